@@ -1,0 +1,40 @@
+# tether — the two quick-start commands create .venv themselves.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+DEV    := $(VENV)/.dev-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+PYTEST_ARGS ?=
+
+.PHONY: demo test check bench clean venv
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+
+$(STAMP): $(VENV)/bin/python pyproject.toml
+	$(PY) -m pip install --quiet -e .
+	@touch $@
+
+$(DEV): $(VENV)/bin/python pyproject.toml
+	$(PY) -m pip install --quiet -e '.[dev]'
+	@touch $@ $(STAMP)
+
+venv: $(STAMP)
+
+demo: $(STAMP)  ## run tether's main job end to end on a fresh SQLite home
+	$(VENV)/bin/tether demo --home .tether-demo --fresh
+
+test: $(DEV)  ## run the whole test suite (PostgreSQL too when TETHER_TEST_POSTGRES_URL is set)
+	$(PY) -m pytest -n 2 $(PYTEST_ARGS)
+
+check: $(DEV)  ## ruff + mypy strict
+	$(VENV)/bin/ruff format --check src tests bench
+	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/mypy
+
+bench: $(DEV)  ## benchmarks; results in bench/results/
+	$(PY) bench/ledger.py
+
+clean:
+	rm -rf $(VENV) .tether-demo .pytest_cache .mypy_cache .ruff_cache

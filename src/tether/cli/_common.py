@@ -1,0 +1,63 @@
+"""Helpers shared by the command modules."""
+
+from __future__ import annotations
+
+import sys
+from contextlib import contextmanager
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+from tether.core import Tether
+from tether.settings import Settings
+
+__all__ = ["err_console", "open_tether", "progress_bar", "settings_from"]
+
+
+def err_console() -> Console:
+    """A console on stderr (created per call so tests can capture it)."""
+    return Console(stderr=True)
+
+
+def settings_from(ctx: typer.Context) -> Settings:
+    """Build settings from the environment plus the global ``--home``/``--database-url``."""
+    root = ctx.find_root().obj or {}
+    overrides: dict[str, Any] = {k: v for k, v in root.items() if v is not None}
+    return Settings(**overrides)
+
+
+def open_tether(ctx: typer.Context, *, read_only: bool = False) -> Tether:
+    """Open the tether the command line points at."""
+    return Tether.open(settings_from(ctx), read_only=read_only)
+
+
+@contextmanager
+def progress_bar(label: str, total: int) -> Any:
+    """Yield ``update(done, total)``; draws a bar only when stderr is a terminal."""
+    console = err_console()
+    if not console.is_terminal:
+        yield lambda done, total: None
+        return
+    with Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+    ) as bar:
+        task = bar.add_task(label, total=total)
+
+        def update(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield update
+
+
+def read_stdin_json() -> bytes:
+    """Return standard input, refusing an interactive terminal."""
+    if sys.stdin.isatty():
+        raise typer.BadParameter("pipe the payload JSON on standard input")
+    return sys.stdin.buffer.read()

@@ -1,0 +1,159 @@
+"""Tether: owns the settings, the store, the ledger keys and the clock.
+
+Example:
+    >>> import tempfile
+    >>> from tether import Settings, Tether
+    >>> home = tempfile.mkdtemp()
+    >>> with Tether.init(Settings(home=home)) as t:
+    ...     t.ledger.append("decision", "svc:loan-api", {"verdict": "allow"}).index
+    0
+"""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+from types import TracebackType
+
+from tether.clock import Clock, SystemClock
+from tether.errors import ConfigurationError, KeyFileError, StoreError
+from tether.ledger._ledger import Ledger, initialise
+from tether.ledger._note import Signer, Verifier, generate_key, load_signer, load_verifier
+from tether.settings import Settings
+from tether.store import Store, open_store
+from tether.store import ledger_repo as repo
+
+__all__ = ["Tether"]
+
+
+class Tether:
+    """The running tether: store, ledger and clock, opened from one :class:`Settings`."""
+
+    def __init__(self, settings: Settings, store: Store, ledger: Ledger, clock: Clock) -> None:
+        self.settings = settings
+        self.store = store
+        self.ledger = ledger
+        self.clock = clock
+
+    # -- lifecycle ------------------------------------------------------------------
+
+    @classmethod
+    def init(cls, settings: Settings | None = None, *, clock: Clock | None = None) -> Tether:
+        """Create the home, the signing key and the database if missing, then open.
+
+        Running it again on an initialised home changes nothing.
+
+        Raises:
+            ConfigurationError: the home cannot be created.
+            KeyFileError: an existing key file is corrupt.
+        """
+        settings = settings or Settings()
+        clock = clock or SystemClock()
+        _make_home(settings.home)
+        key_path = settings.signing_key_path
+        if not key_path.exists():
+            generate_key(key_path)
+        store = open_store(
+            settings.resolved_database_url(), busy_timeout_ms=settings.sqlite_busy_timeout_ms
+        )
+        try:
+            with store.read() as conn:
+                origin = repo.get_meta(conn).get("origin")
+            signer = load_signer(key_path, origin or f"tether.local/{secrets.token_hex(8)}")
+            initialise(store, signer.verifier, clock)
+            settings.public_key_path.write_text(signer.verifier.vkey + "\n", encoding="utf-8")
+        except BaseException:
+            store.close()
+            raise
+        store.close()
+        return cls.open(settings, clock=clock)
+
+    @classmethod
+    def open(
+        cls,
+        settings: Settings | None = None,
+        *,
+        clock: Clock | None = None,
+        read_only: bool = False,
+    ) -> Tether:
+        """Open an initialised tether.
+
+        The ledger's key is the one in the home (the signing key, or with
+        ``read_only`` its exported public key): the database alone cannot vouch
+        for itself, so a key mismatch is an error.
+
+        Raises:
+            StoreError: the database cannot be opened or was never initialised.
+            SchemaVersionError: the database is newer than this tether.
+            KeyFileError: the key is missing, corrupt, or not the ledger's key.
+        """
+        settings = settings or Settings()
+        clock = clock or SystemClock()
+        store = open_store(
+            settings.resolved_database_url(),
+            busy_timeout_ms=settings.sqlite_busy_timeout_ms,
+            create=False,
+        )
+        try:
+            signer, verifier = _load_keys(settings, store, read_only=read_only)
+        except BaseException:
+            store.close()
+            raise
+        ledger = Ledger(
+            store,
+            verifier,
+            signer=signer,
+            clock=clock,
+            checkpoint_every=settings.checkpoint_every,
+            checkpoint_interval=settings.checkpoint_interval,
+        )
+        return cls(settings, store, ledger, clock)
+
+    def close(self) -> None:
+        """Flush pending appends and close the database."""
+        self.ledger.close()
+        self.store.close()
+
+    def __enter__(self) -> Tether:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def _make_home(home: Path) -> None:
+    try:
+        home.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigurationError(
+            f"cannot create TETHER_HOME {home}: {exc.strerror}; choose a writable folder"
+        ) from exc
+
+
+def _load_keys(
+    settings: Settings, store: Store, *, read_only: bool
+) -> tuple[Signer | None, Verifier]:
+    with store.read() as conn:
+        meta = repo.get_meta(conn)
+    origin, recorded = meta.get("origin"), meta.get("verifier_key")
+    if origin is None or recorded is None:
+        raise StoreError(
+            f"no ledger in {store.url.render_as_string(hide_password=True)}: run 'tether init'"
+        )
+    signer: Signer | None = None
+    if read_only and not settings.signing_key_path.exists():
+        verifier = load_verifier(settings.public_key_path)
+    else:
+        signer = load_signer(settings.signing_key_path, origin)
+        verifier = signer.verifier
+    if verifier.vkey != recorded.strip():
+        raise KeyFileError(
+            f"the key in {settings.home} ({verifier.vkey}) is not the key this ledger was "
+            f"created with ({recorded.strip()}): the key or the database was replaced"
+        )
+    return signer, verifier

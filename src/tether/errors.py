@@ -1,0 +1,74 @@
+"""The one exception tree of tether.
+
+Every error tether raises on purpose is a :class:`TetherError`. Each class also
+subclasses the builtin it most resembles, so ``except LookupError`` keeps working::
+
+    TetherError(Exception)
+    ├── ConfigurationError(TetherError, ValueError)   settings, home, key files
+    │   └── KeyFileError                              a missing or unreadable key
+    ├── InvalidInput(TetherError, ValueError)         bad arguments or documents
+    ├── NotFound(TetherError, LookupError)            no such entry, checkpoint, ...
+    ├── StoreError(TetherError, RuntimeError)         the database cannot serve us
+    │   └── SchemaVersionError                        the schema is newer than this code
+    └── VerificationError(TetherError, ValueError)    something does not verify
+        ├── ProofError                                a Merkle proof is wrong
+        └── SignatureError                            a signature or checkpoint is wrong
+
+Messages name the object, the bad value and the fix. Domain errors carry no HTTP
+status codes: the server maps types to statuses in one place.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ConfigurationError",
+    "InvalidInput",
+    "KeyFileError",
+    "NotFound",
+    "ProofError",
+    "SchemaVersionError",
+    "SignatureError",
+    "StoreError",
+    "TetherError",
+    "VerificationError",
+]
+
+
+class TetherError(Exception):
+    """Root of every error tether raises on purpose."""
+
+
+class ConfigurationError(TetherError, ValueError):
+    """A setting, the home folder or a key file is wrong."""
+
+
+class KeyFileError(ConfigurationError):
+    """A signing or public key file is missing, unreadable or corrupt."""
+
+
+class InvalidInput(TetherError, ValueError):
+    """An argument or document given to tether is malformed."""
+
+
+class NotFound(TetherError, LookupError):
+    """The requested object does not exist."""
+
+
+class StoreError(TetherError, RuntimeError):
+    """The database cannot be opened or used."""
+
+
+class SchemaVersionError(StoreError):
+    """The database schema is newer (or older) than this version of tether expects."""
+
+
+class VerificationError(TetherError, ValueError):
+    """Something that should verify does not."""
+
+
+class ProofError(VerificationError):
+    """A Merkle inclusion or consistency proof does not verify."""
+
+
+class SignatureError(VerificationError):
+    """A signature, signed note or checkpoint does not verify."""

@@ -1,0 +1,497 @@
+"""The ledger: an append-only, Merkle-logged record of everything tether decides.
+
+Appends go through a leader/follower **group commit**: the first caller to arrive
+becomes the leader and writes every request queued so far in one transaction (one
+fsync); callers that arrive meanwhile wait and are written by the next leader. Across
+processes, each transaction locks the tree head first, so index order is commit order
+and the log is gap-free.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Any, Literal, overload
+
+import orjson
+from sqlalchemy import Connection
+
+from tether.clock import Clock, SystemClock, format_timestamp
+from tether.errors import InvalidInput, KeyFileError, NotFound, ProofError, StoreError
+from tether.ledger._canonical import canonical_json
+from tether.ledger._entry import Entry, encode_entry, payload_digest, validate_fields
+from tether.ledger._merkle import (
+    EMPTY_ROOT,
+    CompactRange,
+    consistency_ranges,
+    inclusion_ranges,
+    leaf_hash,
+    node_key,
+    proof_from_ranges,
+    verify_consistency,
+)
+from tether.ledger._note import Checkpoint, Signer, Verifier
+from tether.ledger._receipt import Receipt
+from tether.store import Store
+from tether.store import ledger_repo as repo
+
+__all__ = ["ERASE_KIND", "Ledger"]
+
+ERASE_KIND = "payload.erased"
+Durability = Literal["durable", "async"]
+
+
+def erase_subject(index: int) -> str:
+    """Return the subject an erase entry gives the entry it erased."""
+    return f"ledger/{index}"
+
+
+@dataclass(slots=True, eq=False)
+class _Request:
+    kind: str
+    actor: str
+    subject: str | None
+    payload: bytes
+    digest: str
+    erase: int | None = None
+    future: Future[Entry] = field(default_factory=Future)
+    wake: threading.Event = field(default_factory=threading.Event)
+    lead: bool = False
+    waiter: bool = True
+
+
+class Ledger:
+    """Append, read, prove and erase ledger entries.
+
+    Open one through :class:`tether.Tether`; it is safe to share between threads.
+
+    Example:
+        >>> from tether.testing import temporary_tether
+        >>> t = temporary_tether()
+        >>> e = t.ledger.append("decision", "svc:loan-api", {"verdict": "allow"})
+        >>> (e.index, t.ledger.size)
+        (0, 1)
+        >>> t.close()
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        verifier: Verifier,
+        *,
+        signer: Signer | None = None,
+        clock: Clock | None = None,
+        checkpoint_every: int = 1000,
+        checkpoint_interval: float = 60.0,
+    ) -> None:
+        self.store = store
+        self.verifier = verifier
+        self.signer = signer
+        self.clock: Clock = clock or SystemClock()
+        self.checkpoint_every = checkpoint_every
+        self.checkpoint_interval = checkpoint_interval
+        self._lock = threading.Lock()
+        self._queue: list[_Request] = []
+        self._inflight: list[_Request] = []
+        self._leader = False
+        self._flusher_wake = threading.Event()
+        self._flusher: threading.Thread | None = None
+        self._closed = False
+
+    @property
+    def origin(self) -> str:
+        """The log's name, as written in its checkpoints."""
+        return self.verifier.name
+
+    # -- appending ---------------------------------------------------------------------
+
+    @overload
+    def append(
+        self,
+        kind: str,
+        actor: str,
+        payload: Any = ...,
+        *,
+        subject: str | None = ...,
+        durability: Literal["durable"] = ...,
+    ) -> Entry: ...
+
+    @overload
+    def append(
+        self,
+        kind: str,
+        actor: str,
+        payload: Any = ...,
+        *,
+        subject: str | None = ...,
+        durability: Literal["async"],
+    ) -> Future[Entry]: ...
+
+    def append(
+        self,
+        kind: str,
+        actor: str,
+        payload: Any = None,
+        *,
+        subject: str | None = None,
+        durability: Durability = "durable",
+    ) -> Entry | Future[Entry]:
+        """Append one entry; its payload is stored beside it, its digest in it.
+
+        With ``durability="durable"`` (the default) this returns once the entry is
+        committed. With ``"async"`` it returns a future at once; the entry is written
+        by a background writer in the next group commit, and is lost if the process
+        dies before then.
+
+        Raises:
+            InvalidInput: the kind, actor, subject or payload is malformed.
+            StoreError: the database refused the write (nothing was appended).
+        """
+        validate_fields(kind, actor, subject)
+        body = canonical_json(payload)
+        request = _Request(kind, actor, subject, body, payload_digest(body))
+        if durability == "async":
+            request.waiter = False
+            self._submit(request)
+            return request.future
+        if durability != "durable":
+            raise InvalidInput(f"durability {durability!r} must be 'durable' or 'async'")
+        self._submit(request)
+        return request.future.result()
+
+    def erase(self, index: int, reason: str, actor: str) -> Entry:
+        """Delete the payload of entry ``index`` and record the erasure as an entry.
+
+        The erased entry keeps its digest, so the log still verifies.
+
+        Raises:
+            NotFound: there is no entry ``index``.
+            InvalidInput: the payload is already erased, or the reason is empty.
+        """
+        if not reason or not reason.strip():
+            raise InvalidInput("an erasure needs a reason (e.g. 'retention: 7 years elapsed')")
+        target = self.get(index)
+        if target.erased:
+            raise InvalidInput(f"payload of entry {index} was already erased by {target.erased_by}")
+        if target.kind == ERASE_KIND:
+            raise InvalidInput(f"entry {index} records an erasure; its payload cannot be erased")
+        body = canonical_json({"index": index, "reason": reason})
+        request = _Request(
+            ERASE_KIND, actor, erase_subject(index), body, payload_digest(body), erase=index
+        )
+        validate_fields(request.kind, actor, request.subject)
+        self._submit(request)
+        return request.future.result()
+
+    def flush(self) -> None:
+        """Wait until every async append queued so far is committed."""
+        with self._lock:
+            pending = [r.future for r in (*self._inflight, *self._queue)]
+        for fut in pending:
+            fut.exception()
+
+    def close(self) -> None:
+        """Flush pending appends and stop the background writer."""
+        self.flush()
+        self._closed = True
+        self._flusher_wake.set()
+        if self._flusher is not None:
+            self._flusher.join()
+
+    def _submit(self, request: _Request) -> None:
+        with self._lock:
+            if self._closed:
+                raise StoreError("ledger is closed")
+            self._queue.append(request)
+            if self._leader:
+                lead = False
+            else:
+                self._leader = lead = True
+        if not request.waiter:
+            if lead:
+                self._wake_flusher()
+            return
+        if not lead:
+            request.wake.wait()
+            if not request.lead:
+                return
+        self._lead()
+
+    def _wake_flusher(self) -> None:
+        if self._flusher is None:
+            self._flusher = threading.Thread(
+                target=self._flush_loop, name="tether-ledger-writer", daemon=True
+            )
+            self._flusher.start()
+        self._flusher_wake.set()
+
+    def _flush_loop(self) -> None:
+        while True:
+            self._flusher_wake.wait()
+            self._flusher_wake.clear()
+            if self._closed:
+                return
+            self._lead()
+
+    def _lead(self) -> None:
+        with self._lock:
+            batch, self._queue = self._queue, []
+            self._inflight = batch
+        try:
+            entries = self._write(batch)
+        except BaseException as exc:  # every waiter must learn; nothing was committed
+            error = exc if isinstance(exc, StoreError | InvalidInput) else _store_error(exc)
+            for req in batch:
+                req.future.set_exception(error)
+                req.wake.set()
+        else:
+            for req, entry in zip(batch, entries, strict=True):
+                req.future.set_result(entry)
+                req.wake.set()
+        with self._lock:
+            self._inflight = []
+            successor = next((r for r in self._queue if r.waiter), None)
+            if successor is not None:
+                successor.lead = True
+                successor.wake.set()
+            elif self._queue:
+                self._flusher_wake.set()
+                if self._flusher is None:
+                    self._wake_flusher()
+            else:
+                self._leader = False
+
+    def _write(self, batch: Sequence[_Request]) -> list[Entry]:
+        with self.store.write() as conn:
+            head = repo.lock_head(conn)
+            if head is None:
+                raise StoreError("ledger is not initialised: run 'tether init'")
+            tree = CompactRange.from_bytes(head.size, head.frontier)
+            moment = self.clock.now()
+            stamp = format_timestamp(moment)
+            rows: list[tuple[int, bytes, bytes, bytes]] = []
+            nodes: list[tuple[int, bytes]] = []
+            entries: list[Entry] = []
+            for offset, req in enumerate(batch):
+                index = head.size + offset
+                raw = encode_entry(index, stamp, req.kind, req.actor, req.subject, req.digest)
+                leaf = leaf_hash(raw)
+                for level, node_index, digest in tree.append(leaf):
+                    nodes.append((node_key(level, node_index), digest))
+                rows.append((index, raw, leaf, req.payload))
+                entries.append(
+                    Entry(index, stamp, req.kind, req.actor, req.subject, req.digest, raw,
+                          orjson.loads(req.payload))
+                )
+            new_head = repo.Head(
+                tree.size, tree.to_bytes(), tree.root(), head.checkpoint_size, head.checkpoint_at
+            )
+            now = moment.timestamp()
+            if self._checkpoint_due(head, tree.size, now):
+                new_head = self._sign_into(conn, new_head, now)
+            repo.insert_batch(conn, rows, nodes, new_head)
+            for req, entry in zip(batch, entries, strict=True):
+                if req.erase is not None:
+                    repo.erase_payload(conn, req.erase, entry.index)
+        return entries
+
+    def _checkpoint_due(self, head: repo.Head, size: int, now: float) -> bool:
+        if self.signer is None:
+            return False
+        if self.checkpoint_every and size - head.checkpoint_size >= self.checkpoint_every:
+            return True
+        return bool(
+            self.checkpoint_interval
+            and size > head.checkpoint_size
+            and now - head.checkpoint_at >= self.checkpoint_interval
+        )
+
+    def _sign_into(self, conn: Connection, head: repo.Head, now: float) -> repo.Head:
+        if self.signer is None:
+            raise KeyFileError("no signing key loaded: checkpoints need TETHER_SIGNING_KEY")
+        cp = Checkpoint.sign(self.signer, head.size, head.root)
+        repo.insert_checkpoint(conn, repo.CheckpointRow(cp.size, cp.root, cp.note, now))
+        return repo.Head(head.size, head.frontier, head.root, head.size, now)
+
+    # -- reading -----------------------------------------------------------------------
+
+    @property
+    def size(self) -> int:
+        """The number of committed entries."""
+        with self.store.read() as conn:
+            return _require_head(conn).size
+
+    def root(self) -> bytes:
+        """The current Merkle root."""
+        with self.store.read() as conn:
+            return _require_head(conn).root
+
+    def get(self, index: int) -> Entry:
+        """Return entry ``index`` with its payload (None once erased).
+
+        Raises:
+            NotFound: there is no such entry.
+        """
+        with self.store.read() as conn:
+            rows = repo.entry_rows(conn, index, index + 1)
+        if not rows:
+            raise NotFound(f"ledger entry {index} does not exist")
+        return _to_entry(rows[0])
+
+    def tail(self, n: int = 10) -> list[Entry]:
+        """Return the last ``n`` entries, oldest first."""
+        with self.store.read() as conn:
+            size = _require_head(conn).size
+            rows = repo.entry_rows(conn, max(0, size - n), size)
+        return [_to_entry(r) for r in rows]
+
+    def iter_entries(self, start: int = 0) -> Iterator[Entry]:
+        """Yield every entry from ``start`` on, in index order, in bounded memory."""
+        with self.store.read() as conn:
+            for chunk in repo.iter_entry_rows(conn):
+                for row in chunk:
+                    if row[0] >= start:
+                        yield _to_entry(repo.EntryRow(*row))
+
+    # -- checkpoints and proofs ----------------------------------------------------------
+
+    def checkpoint(self) -> Checkpoint:
+        """Sign (or reuse) a checkpoint of the current tree.
+
+        Raises:
+            KeyFileError: no signing key is loaded.
+        """
+        if self.signer is None:
+            raise KeyFileError("no signing key loaded: checkpoints need TETHER_SIGNING_KEY")
+        with self.store.write() as conn:
+            head = _require_head(conn, lock=True)
+            latest = repo.checkpoint_rows(conn, min_size=head.size, latest=True)
+            if latest and latest[0].size == head.size:
+                return Checkpoint.open(latest[0].note, self.verifier)
+            now = self.clock.now().timestamp()
+            conn.execute(repo.update_head_checkpoint(head.size, now))
+            cp = Checkpoint.sign(self.signer, head.size, head.root)
+            repo.insert_checkpoint(conn, repo.CheckpointRow(cp.size, cp.root, cp.note, now))
+            return cp
+
+    def checkpoints(self) -> list[Checkpoint]:
+        """Return every stored checkpoint, verified, in size order."""
+        with self.store.read() as conn:
+            rows = repo.checkpoint_rows(conn)
+        return [Checkpoint.open(r.note, self.verifier) for r in rows]
+
+    def inclusion_proof(self, index: int, size: int) -> list[bytes]:
+        """Return the inclusion proof of entry ``index`` in the tree of ``size`` entries.
+
+        Raises:
+            ProofError: ``index`` is not below ``size`` or ``size`` exceeds the log.
+        """
+        with self.store.read() as conn:
+            self._check_size(conn, size)
+            return proof_from_ranges(inclusion_ranges(index, size), _fetcher(conn))
+
+    def consistency_proof(self, old_size: int, new_size: int) -> list[bytes]:
+        """Return the proof that the tree of ``new_size`` extends that of ``old_size``."""
+        with self.store.read() as conn:
+            self._check_size(conn, new_size)
+            return proof_from_ranges(consistency_ranges(old_size, new_size), _fetcher(conn))
+
+    def _check_size(self, conn: Connection, size: int) -> None:
+        current = _require_head(conn).size
+        if size > current:
+            raise ProofError(f"tree size {size} exceeds the log's {current} entries")
+
+    def receipt(self, index: int) -> Receipt:
+        """Return an offline-verifiable receipt for entry ``index``.
+
+        Uses the newest stored checkpoint covering the entry, signing one if none does.
+
+        Raises:
+            NotFound: there is no entry ``index``.
+        """
+        entry = self.get(index)
+        with self.store.read() as conn:
+            latest = repo.checkpoint_rows(conn, min_size=index + 1, latest=True)
+        cp = (
+            Checkpoint.open(latest[0].note, self.verifier) if latest else self.checkpoint()
+        )
+        proof = self.inclusion_proof(index, cp.size)
+        return Receipt(
+            entry=entry.raw,
+            payload_digest=entry.payload_digest,
+            leaf_index=index,
+            tree_size=cp.size,
+            inclusion_proof=tuple(proof),
+            checkpoint=cp.note,
+        )
+
+    def prove_extends(self, old: Checkpoint) -> tuple[Checkpoint, list[bytes]]:
+        """Prove that the current log extends the signed checkpoint ``old``.
+
+        Returns the current checkpoint and the consistency proof, already verified.
+
+        Raises:
+            ProofError: the log does not extend ``old`` (it was rewritten or truncated).
+        """
+        new = self.checkpoint()
+        if old.size > new.size:
+            raise ProofError(
+                f"the log has {new.size} entries, fewer than the {old.size} of the "
+                "checkpoint: it was truncated"
+            )
+        proof = self.consistency_proof(old.size, new.size)
+        try:
+            verify_consistency(old.size, new.size, proof, old.root, new.root)
+        except ProofError as exc:
+            raise ProofError(
+                f"the log does not extend the checkpoint of size {old.size}: its first "
+                f"{old.size} entries were rewritten ({exc})"
+            ) from exc
+        return new, proof
+
+
+def _require_head(conn: Connection, *, lock: bool = False) -> repo.Head:
+    head = repo.lock_head(conn) if lock else repo.read_head(conn)
+    if head is None:
+        raise StoreError("ledger is not initialised: run 'tether init'")
+    return head
+
+
+def _to_entry(row: repo.EntryRow) -> Entry:
+    payload = None if row.payload is None else orjson.loads(row.payload)
+    return Entry.parse(row.entry, payload=payload, erased_by=row.erased_by)
+
+
+def _fetcher(
+    conn: Connection,
+) -> Callable[[Sequence[tuple[int, int]]], Mapping[tuple[int, int], bytes]]:
+    def fetch(wanted: Sequence[tuple[int, int]]) -> Mapping[tuple[int, int], bytes]:
+        leaves = repo.leaf_hashes(conn, [i for level, i in wanted if level == 0])
+        keys = {node_key(level, i): (level, i) for level, i in wanted if level > 0}
+        found: dict[tuple[int, int], bytes] = {(0, i): h for i, h in leaves.items()}
+        for key, digest in repo.node_hashes(conn, keys).items():
+            found[keys[key]] = digest
+        missing = [n for n in wanted if n not in found]
+        if missing:
+            raise StoreError(f"Merkle nodes {missing[:3]} are missing from the store")
+        return found
+
+    return fetch
+
+
+def _store_error(exc: BaseException) -> StoreError:
+    err = StoreError(f"ledger append failed, nothing was written: {exc}")
+    err.__cause__ = exc
+    return err
+
+
+def initialise(store: Store, verifier: Verifier, clock: Clock) -> bool:
+    """Write the ledger's metadata and empty head; return False if already done."""
+    with store.write() as conn:
+        if repo.read_head(conn) is not None:
+            return False
+        repo.set_meta(conn, {"origin": verifier.name, "verifier_key": verifier.vkey})
+        repo.create_head(conn, EMPTY_ROOT, clock.now().timestamp())
+    return True
