@@ -19,7 +19,7 @@ from tether.clock import Clock, SystemClock
 from tether.errors import ConfigurationError, KeyFileError, StoreError
 from tether.ledger._ledger import Ledger, initialise
 from tether.ledger._note import Signer, Verifier, generate_key, load_signer, load_verifier
-from tether.settings import Settings
+from tether.settings import Durability, Settings
 from tether.store import Store, open_store
 from tether.store import ledger_repo as repo
 
@@ -106,6 +106,7 @@ class Tether:
             clock=clock,
             checkpoint_every=settings.checkpoint_every,
             checkpoint_interval=settings.checkpoint_interval,
+            durability=Durability(settings.durability).value,
         )
         return cls(settings, store, ledger, clock)
 

@@ -26,8 +26,8 @@ class Durability(StrEnum):
     """When an append returns.
 
     ``durable``: only after its transaction committed (and, on SQLite, the WAL was
-    fsynced). ``async``: at once; a background writer commits within
-    ``async_flush_ms``, and entries queued in that window are lost if the process dies.
+    fsynced). ``async``: at once, with a future; a background writer commits it in
+    the next group commit, and entries not yet committed are lost if the process dies.
     """
 
     DURABLE = "durable"
@@ -57,14 +57,8 @@ class Settings(BaseSettings):
     )
     durability: Durability = Field(
         default=Durability.DURABLE,
-        description="Default durability of ledger appends: 'durable' or 'async'.",
-    )
-    async_flush_ms: int = Field(
-        default=50,
-        ge=1,
-        le=60_000,
-        description="With durability 'async': the longest an appended entry waits before "
-        "its commit starts (the loss window on a crash).",
+        description="Durability of records tether writes on your behalf: 'durable' "
+        "(return after commit) or 'async' (return at once; see docs/ledger.md).",
     )
     checkpoint_every: int = Field(
         default=1000,

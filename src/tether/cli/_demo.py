@@ -55,7 +55,7 @@ def demo(
     console = Console()
     if fresh and home.exists():
         shutil.rmtree(home)
-    settings = Settings(home=home, database_url="", checkpoint_every=500)
+    settings = Settings(home=home, database_url="", checkpoint_every=500, durability="async")
     console.rule("[bold]tether demo: the tamper-evident decision ledger")
     rng = random.Random(7)
     with Tether.init(settings) as t:
@@ -64,9 +64,7 @@ def demo(
         futures = []
         for n in range(entries):
             actor, subject, payload = _decision(rng, n)
-            futures.append(
-                t.ledger.append("decision", actor, payload, subject=subject, durability="async")
-            )
+            futures.append(t.ledger.record("decision", actor, payload, subject=subject))
         last = futures[-1].result()
         elapsed = time.perf_counter() - start
         console.print(

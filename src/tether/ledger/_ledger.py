@@ -85,6 +85,7 @@ class Ledger:
         clock: Clock | None = None,
         checkpoint_every: int = 1000,
         checkpoint_interval: float = 60.0,
+        durability: Durability = "durable",
     ) -> None:
         self.store = store
         self.verifier = verifier
@@ -92,6 +93,7 @@ class Ledger:
         self.clock: Clock = clock or SystemClock()
         self.checkpoint_every = checkpoint_every
         self.checkpoint_interval = checkpoint_interval
+        self.durability: Durability = durability
         self._lock = threading.Lock()
         self._queue: list[_Request] = []
         self._inflight: list[_Request] = []
@@ -160,6 +162,24 @@ class Ledger:
             raise InvalidInput(f"durability {durability!r} must be 'durable' or 'async'")
         self._submit(request)
         return request.future.result()
+
+    def record(
+        self, kind: str, actor: str, payload: Any = None, *, subject: str | None = None
+    ) -> Future[Entry]:
+        """Append with the configured default durability (``TETHER_DURABILITY``).
+
+        Components that record on the caller's behalf use this. The future is
+        already done when the durability is ``durable``.
+
+        Raises:
+            InvalidInput: the kind, actor, subject or payload is malformed.
+            StoreError: a durable write failed (nothing was appended).
+        """
+        if self.durability == "async":
+            return self.append(kind, actor, payload, subject=subject, durability="async")
+        done: Future[Entry] = Future()
+        done.set_result(self.append(kind, actor, payload, subject=subject))
+        return done
 
     def erase(self, index: int, reason: str, actor: str) -> Entry:
         """Delete the payload of entry ``index`` and record the erasure as an entry.

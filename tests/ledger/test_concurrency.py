@@ -1,0 +1,142 @@
+"""Many threads and many processes append at once: one gap-free, duplicate-free log."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tether import Settings, Tether
+from tether.ledger import verify_ledger
+
+APPENDER = Path(__file__).with_name("appender.py")
+
+
+def _all_indices(t: Tether) -> list[int]:
+    return [e.index for e in t.ledger.iter_entries()]
+
+
+def _payload_keys(t: Tether) -> set[tuple[int, int, int]]:
+    return {(e.payload["worker"], e.payload["thread"], e.payload["i"]) for e in t.ledger.iter_entries()}
+
+
+def _spawn(settings: Settings, worker: int, count: int, threads: int) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, str(APPENDER), str(settings.home), settings.resolved_database_url(),
+         str(worker), str(count), str(threads)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+@pytest.mark.slow
+def test_eight_threads_times_5000(make_tether: Callable[..., Tether]) -> None:
+    t = make_tether(checkpoint_every=5000)
+    errors: list[BaseException] = []
+
+    def run(thread: int) -> None:
+        try:
+            for i in range(5000):
+                t.ledger.append("decision", f"agent:{thread}", {"worker": 0, "thread": thread, "i": i})
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    pool = [threading.Thread(target=run, args=(n,)) for n in range(8)]
+    for th in pool:
+        th.start()
+    for th in pool:
+        th.join()
+    assert errors == []
+    assert t.ledger.size == 40_000
+    assert _all_indices(t) == list(range(40_000))
+    assert len(_payload_keys(t)) == 40_000
+    report = verify_ledger(t.store, t.ledger.verifier)
+    assert report.ok, report.summary()
+
+
+@pytest.mark.slow
+def test_threads_then_four_processes_make_60000(make_tether: Callable[..., Tether]) -> None:
+    """The acceptance run: 8 threads x 5,000 plus 4 processes x 5,000 appends."""
+    t = make_tether(checkpoint_every=5000)
+    errors: list[BaseException] = []
+
+    def run(thread: int) -> None:
+        try:
+            for i in range(5000):
+                t.ledger.append("decision", f"agent:{thread}", {"worker": 0, "thread": thread, "i": i})
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    procs = [_spawn(t.settings, worker, 5000, 1) for worker in range(1, 5)]
+    pool = [threading.Thread(target=run, args=(n,)) for n in range(8)]
+    for th in pool:
+        th.start()
+    for th in pool:
+        th.join()
+    outputs = [p.communicate(timeout=600) for p in procs]
+    assert errors == []
+    assert [p.returncode for p in procs] == [0, 0, 0, 0], [err for _, err in outputs]
+    returned = [int(line.split()[0]) for out, _ in outputs for line in out.splitlines()]
+    assert len(returned) == 20_000
+    assert t.ledger.size == 60_000
+    assert _all_indices(t) == list(range(60_000))
+    assert len(_payload_keys(t)) == 60_000
+    assert set(returned) <= set(range(60_000))
+    report = verify_ledger(t.store, t.ledger.verifier)
+    assert report.ok, report.summary()
+
+
+def test_async_appends_are_ordered_and_flushed(make_tether: Callable[..., Tether]) -> None:
+    t = make_tether()
+    futures = [t.ledger.append("decision", "bot", {"i": i}, durability="async") for i in range(500)]
+    t.ledger.flush()
+    assert all(f.done() for f in futures)
+    assert [f.result().index for f in futures] == list(range(500))
+    assert [e.payload["i"] for e in t.ledger.iter_entries()] == list(range(500))
+
+
+def test_record_uses_the_configured_durability(make_tether: Callable[..., Tether]) -> None:
+    durable = make_tether()
+    assert durable.ledger.record("decision", "bot", {}).done()
+    asynchronous = make_tether(durability="async")
+    fut = asynchronous.ledger.record("decision", "bot", {"x": 1})
+    assert fut.result(timeout=30).payload == {"x": 1}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("threads", [1, 4])
+def test_sigkill_loses_no_returned_append(
+    make_tether: Callable[..., Tether], threads: int
+) -> None:
+    t = make_tether()
+    proc = _spawn(t.settings, 1, 1_000_000, threads)
+    assert proc.stdout is not None
+    returned: list[tuple[int, int, int, int]] = []
+    for line in proc.stdout:
+        returned.append(tuple(int(x) for x in line.split()))  # type: ignore[arg-type]
+        if len(returned) == 400:
+            break
+    os.kill(proc.pid, signal.SIGKILL)
+    rest, _ = proc.communicate(timeout=60)
+    # Lines already written by the killed process also count as returned appends.
+    returned += [tuple(int(x) for x in line.split()) for line in rest.splitlines() if line.count(" ") == 3]  # type: ignore[misc]
+    assert proc.returncode == -signal.SIGKILL
+
+    with Tether.open(t.settings) as reopened:
+        size = reopened.ledger.size
+        for index, _worker, thread, i in returned:
+            entry = reopened.ledger.get(index)
+            assert (entry.payload["thread"], entry.payload["i"]) == (thread, i)
+        assert size >= len(returned)
+        assert [e.index for e in reopened.ledger.iter_entries()] == list(range(size))
+        report = verify_ledger(reopened.store, reopened.ledger.verifier)
+        assert report.ok, report.summary()
+        # The log keeps working after the crash.
+        assert reopened.ledger.append("decision", "bot", {}).index == size
