@@ -44,6 +44,7 @@ import sys
 import tempfile
 import threading
 import time
+import tracemalloc
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -51,6 +52,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from tether import Settings, Tether
@@ -91,7 +93,9 @@ ROLE_TOOLS: dict[str, list[str]] = {
     "admin": [],
     "intern_agent": [],
 }
-ALL_TOOLS = sorted({t for ts in ROLE_TOOLS.values() for t in ts} | {"drop_table", "delete_customer"})
+ALL_TOOLS = sorted(
+    {t for ts in ROLE_TOOLS.values() for t in ts} | {"drop_table", "delete_customer"}
+)
 SERVICES = ["billing-api", "checkout", "search", "ledger-sync", "notifier", "auth-gateway"]
 REGIONS = ["eu-west-1", "eu-central-1", "us-east-1"]
 
@@ -169,8 +173,9 @@ class DecisionGenerator:
         else:
             args = {"id": f"{tool[:3]}_{rng.getrandbits(40):010x}"}
 
-        outcome, matched = _w1_outcome(role, tool, amount, risk, hour, env, domain, pii,
-                                       replicas, rows, suspended)
+        outcome, matched = _w1_outcome(
+            role, tool, amount, risk, hour, env, domain, pii, replicas, rows, suspended
+        )
         reasons = {
             "deny": "denied by policy",
             "require_approval": "approval required",
@@ -208,8 +213,17 @@ class DecisionGenerator:
 
 
 def _w1_outcome(
-    role: str, tool: str, amount: float, risk: float, hour: int, env: str, domain: str,
-    pii: bool, replicas: int, rows: int, suspended: bool,
+    role: str,
+    tool: str,
+    amount: float,
+    risk: float,
+    hour: int,
+    env: str,
+    domain: str,
+    pii: bool,
+    replicas: int,
+    rows: int,
+    suspended: bool,
 ) -> tuple[str, list[str]]:
     """The W1 rules (reference benchmarks.md): deny > approval > allow, default deny."""
     deny = [
@@ -356,8 +370,11 @@ class SqliteBackend(Backend):
         return ["--_sqlite-path", str(settings.home / "tether.db")]
 
     def info(self) -> dict[str, Any]:
-        return {"sqlite_version": sqlite3.sqlite_version, "dir": str(self.workdir),
-                "filesystem": _filesystem(self.workdir)}
+        return {
+            "sqlite_version": sqlite3.sqlite_version,
+            "dir": str(self.workdir),
+            "filesystem": _filesystem(self.workdir),
+        }
 
 
 class SqliteAnchor(Anchor):
@@ -367,9 +384,7 @@ class SqliteAnchor(Anchor):
         self.conn.execute(_ANCHOR_DDL.format(int="INTEGER", blob="BLOB"))
 
     def _connect(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(
-            self.path, isolation_level=None, check_same_thread=False, timeout=60
-        )
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=60)
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=FULL")
         return conn
@@ -404,14 +419,18 @@ class SqliteAnchor(Anchor):
             got = 0
             if leaves:
                 q = ",".join("?" * len(leaves))
-                got += len(conn.execute(
-                    f"SELECT idx, leaf FROM ledger_entries WHERE idx IN ({q})", leaves
-                ).fetchall())
+                got += len(
+                    conn.execute(
+                        f"SELECT idx, leaf FROM ledger_entries WHERE idx IN ({q})", leaves
+                    ).fetchall()
+                )
             if keys:
                 q = ",".join("?" * len(keys))
-                got += len(conn.execute(
-                    f"SELECT key, hash FROM ledger_nodes WHERE key IN ({q})", keys
-                ).fetchall())
+                got += len(
+                    conn.execute(
+                        f"SELECT key, hash FROM ledger_nodes WHERE key IN ({q})", keys
+                    ).fetchall()
+                )
             return got
 
         return read
@@ -453,7 +472,8 @@ class PostgresBackend(Backend):
         schema = self._new_schema(purpose)
         url = self.url.update_query_dict({"options": f"-csearch_path={schema}"})
         return Settings(
-            home=home, database_url=url.render_as_string(hide_password=False),
+            home=home,
+            database_url=url.render_as_string(hide_password=False),
             checkpoint_every=1000,
         )
 
@@ -469,8 +489,14 @@ class PostgresBackend(Backend):
     def info(self) -> dict[str, Any]:
         with self._admin() as conn:
             out: dict[str, Any] = {"url": self.url.render_as_string(hide_password=True)}
-            for name in ("server_version", "fsync", "synchronous_commit", "wal_sync_method",
-                         "shared_buffers", "commit_delay"):
+            for name in (
+                "server_version",
+                "fsync",
+                "synchronous_commit",
+                "wal_sync_method",
+                "shared_buffers",
+                "commit_delay",
+            ):
                 out[name] = conn.execute(f"SHOW {name}").fetchone()[0]  # type: ignore[index]
             return out
 
@@ -521,13 +547,17 @@ class PostgresAnchor(Anchor):
         def read(leaves: list[int], keys: list[int]) -> int:
             got = 0
             if leaves:
-                got += len(conn.execute(
-                    "SELECT idx, leaf FROM ledger_entries WHERE idx = ANY(%s)", (leaves,)
-                ).fetchall())
+                got += len(
+                    conn.execute(
+                        "SELECT idx, leaf FROM ledger_entries WHERE idx = ANY(%s)", (leaves,)
+                    ).fetchall()
+                )
             if keys:
-                got += len(conn.execute(
-                    "SELECT key, hash FROM ledger_nodes WHERE key = ANY(%s)", (keys,)
-                ).fetchall())
+                got += len(
+                    conn.execute(
+                        "SELECT key, hash FROM ledger_nodes WHERE key = ANY(%s)", (keys,)
+                    ).fetchall()
+                )
             return got
 
         return read
@@ -575,8 +605,15 @@ def fmt_us(us: float) -> str:
 
 
 def bench_single(
-    t: Tether, anchor: Anchor, gen: DecisionGenerator, rounds: int, per_round: int,
-    warmup: int, next_idx: Callable[[], int], backend: str, log: Console,
+    t: Tether,
+    anchor: Anchor,
+    gen: DecisionGenerator,
+    rounds: int,
+    per_round: int,
+    warmup: int,
+    next_idx: Callable[[], int],
+    backend: str,
+    log: Console,
 ) -> list[Metric]:
     ledger = t.ledger
     for item in gen.take(warmup):  # warm both paths: connections, statement caches
@@ -624,15 +661,31 @@ def bench_single(
     )
     return [
         Metric(
-            backend, "durable append, 1 caller, median", fmt_us(ts["median_us"]),
-            fmt_us(an["median_us"]), f"{ratio:.2f}×", f"≤ {TARGET_APPEND_RATIO}×",
+            backend,
+            "durable append, 1 caller, median",
+            fmt_us(ts["median_us"]),
+            fmt_us(an["median_us"]),
+            f"{ratio:.2f}x",
+            f"≤ {TARGET_APPEND_RATIO}x",
             ratio <= TARGET_APPEND_RATIO,
-            {"tether": ts, "anchor": an, "anchor_is": anchor_name, "round_ratios": ratios,
-             "ratio": ratio, "rounds": rounds, "per_round": per_round},
+            {
+                "tether": ts,
+                "anchor": an,
+                "anchor_is": anchor_name,
+                "round_ratios": ratios,
+                "ratio": ratio,
+                "rounds": rounds,
+                "per_round": per_round,
+            },
         ),
         Metric(
-            backend, "durable append, 1 caller, p99", fmt_us(ts["p99_us"]),
-            fmt_us(an["p99_us"]), f"{p99_ratio:.2f}×", "(info)", None,
+            backend,
+            "durable append, 1 caller, p99",
+            fmt_us(ts["p99_us"]),
+            fmt_us(an["p99_us"]),
+            f"{p99_ratio:.2f}x",
+            "(info)",
+            None,
             {"ratio": p99_ratio},
         ),
     ]
@@ -690,8 +743,15 @@ class BatchCounter:
 
 
 def bench_concurrent(
-    t: Tether, anchor: Anchor, gen: DecisionGenerator, rounds: int, threads: int,
-    per_thread: int, next_idx: Callable[[], int], backend: str, log: Console,
+    t: Tether,
+    anchor: Anchor,
+    gen: DecisionGenerator,
+    rounds: int,
+    threads: int,
+    per_thread: int,
+    next_idx: Callable[[], int],
+    backend: str,
+    log: Console,
     naive: bool,
 ) -> list[Metric]:
     ledger = t.ledger
@@ -739,12 +799,23 @@ def bench_concurrent(
     t_med, a_med = statistics.median(t_rates), statistics.median(a_rates)
     out = [
         Metric(
-            backend, f"durable append, {threads} threads, throughput", f"{t_med:,.0f} /s",
-            f"{a_med:,.0f} /s", f"{share:.1%}", f"≥ {TARGET_GROUP_SHARE:.0%}",
+            backend,
+            f"durable append, {threads} threads, throughput",
+            f"{t_med:,.0f} /s",
+            f"{a_med:,.0f} /s",
+            f"{share:.1%}",
+            f"≥ {TARGET_GROUP_SHARE:.0%}",
             share >= TARGET_GROUP_SHARE,
-            {"tether_rates": t_rates, "anchor_rates": a_rates, "shares": shares,
-             "share": share, "mean_batch": batch_sizes, "threads": threads,
-             "per_thread": per_thread, "anchor_is": "executemany, one transaction"},
+            {
+                "tether_rates": t_rates,
+                "anchor_rates": a_rates,
+                "shares": shares,
+                "share": share,
+                "mean_batch": batch_sizes,
+                "threads": threads,
+                "per_thread": per_thread,
+                "anchor_is": "executemany, one transaction",
+            },
         )
     ]
     if naive:
@@ -762,8 +833,13 @@ def bench_concurrent(
         naive_rate = total / _run_threads(threads, naive_work)
         out.append(
             Metric(
-                backend, f"  bare per-row commit, {threads} threads", f"{t_med:,.0f} /s",
-                f"{naive_rate:,.0f} /s", f"{t_med / naive_rate:.2f}×", "(info)", None,
+                backend,
+                f"  bare per-row commit, {threads} threads",
+                f"{t_med:,.0f} /s",
+                f"{naive_rate:,.0f} /s",
+                f"{t_med / naive_rate:.2f}x",
+                "(info)",
+                None,
                 {"naive_rate": naive_rate, "anchor_is": "32 threads, INSERT+COMMIT each"},
             )
         )
@@ -792,8 +868,9 @@ def build_ledger(
         fut = None
         for k in range(done, done + n):
             it = pool[k % len(pool)]
-            fut = ledger.append(it.kind, it.actor, it.payload, subject=it.subject,
-                                durability="async")
+            fut = ledger.append(
+                it.kind, it.actor, it.payload, subject=it.subject, durability="async"
+            )
         if pending is not None:
             pending.result()
         pending = fut
@@ -801,8 +878,9 @@ def build_ledger(
         now = time.perf_counter()
         if now - last_report > 10:
             last_report = now
-            log.print(f"  [{backend}] build: {done:,}/{entries:,} queued, "
-                      f"{done / (now - t0):,.0f}/s")
+            log.print(
+                f"  [{backend}] build: {done:,}/{entries:,} queued, {done / (now - t0):,.0f}/s"
+            )
     if pending is not None:
         pending.result()
     ledger.flush()
@@ -812,20 +890,33 @@ def build_ledger(
     if size - start != entries:
         raise RuntimeError(f"built {size - start} entries, expected {entries}")
     ledger.checkpoint()  # a checkpoint at the final size, for receipts
-    return {"entries": entries, "seconds": elapsed, "rate_per_s": entries / elapsed,
-            "batches": batches, "mean_batch": rows / max(batches, 1)}
+    return {
+        "entries": entries,
+        "seconds": elapsed,
+        "rate_per_s": entries / elapsed,
+        "batches": batches,
+        "mean_batch": rows / max(batches, 1),
+    }
 
 
 def _child(argv: list[str]) -> dict[str, Any]:
     return json.loads(
         subprocess.run(
             [sys.executable, __file__, *argv], capture_output=True, text=True, check=True
-        ).stdout.strip().splitlines()[-1]
+        )
+        .stdout.strip()
+        .splitlines()[-1]
     )
 
 
 def bench_verify(
-    settings: Settings, backend: Backend, entries: int, rounds: int, log: Console
+    settings: Settings,
+    backend: Backend,
+    entries: int,
+    rounds: int,
+    log: Console,
+    *,
+    trace: bool = True,
 ) -> list[Metric]:
     env_args = ["--_home", str(settings.home), "--_url", settings.database_url]
     scan_args = backend.scan_args(settings)
@@ -843,6 +934,7 @@ def bench_verify(
             f" ({runs[-1]['rss_growth_mb']:.0f} MB peak RSS growth, ok={runs[-1]['ok']}), "
             f"bare scan+hash {scans[-1]['seconds']:.2f} s"
         )
+    traced = _child(["--_child", "trace", *env_args]) if trace else None
     secs = statistics.median(r["seconds"] for r in runs)
     scan = statistics.median(s["seconds"] for s in scans)
     growth = max(r["rss_growth_mb"] for r in runs)
@@ -851,43 +943,111 @@ def bench_verify(
     ok = all(r["ok"] for r in runs)
     return [
         Metric(
-            backend.name, f"verify {entries:,} entries", f"{secs:.2f} s{scale}",
-            f"{scan:.2f} s", f"{secs / scan:.2f}×", f"≤ {TARGET_VERIFY_S:.0f} s / 1M",
+            backend.name,
+            f"verify {entries:,} entries",
+            f"{secs:.2f} s{scale}",
+            f"{scan:.2f} s",
+            f"{secs / scan:.2f}x",
+            f"≤ {TARGET_VERIFY_S:.0f} s / 1M",
             ok and per_million <= TARGET_VERIFY_S,
-            {"runs": runs, "scans": scans, "seconds": secs, "seconds_per_million": per_million,
-             "anchor_is": "bare driver scan: read every row, hash entry + payload, fold root",
-             "all_ok": ok},
+            {
+                "runs": runs,
+                "scans": scans,
+                "seconds": secs,
+                "seconds_per_million": per_million,
+                "anchor_is": "bare driver scan: read every row, hash entry + payload, fold root",
+                "all_ok": ok,
+            },
         ),
         Metric(
-            backend.name, "verify peak RSS growth (ru_maxrss)", f"{growth:.0f} MB",
-            f"{max(s['rss_growth_mb'] for s in scans):.0f} MB", "—",
-            f"≤ {TARGET_VERIFY_MB:.0f} MB", growth <= TARGET_VERIFY_MB,
-            {"rss_growth_mb": [r["rss_growth_mb"] for r in runs],
-             "method": "resource.getrusage(RUSAGE_SELF).ru_maxrss after - before, "
-                       "in a fresh subprocess"},
+            backend.name,
+            "verify peak RSS growth (tracemalloc peak)",
+            f"{growth:.0f} MB"
+            + ("" if traced is None else f" ({traced['tracemalloc_peak_mb']:.0f} MB)"),
+            f"{max(s['rss_growth_mb'] for s in scans):.0f} MB",
+            "—",
+            f"≤ {TARGET_VERIFY_MB:.0f} MB",
+            growth <= TARGET_VERIFY_MB,
+            {
+                "rss_growth_mb": [r["rss_growth_mb"] for r in runs],
+                "method": "fresh subprocess; VmHWM after (reset via /proc/self/clear_refs) "
+                "minus VmRSS before; ru_maxrss recorded too but inherits the "
+                "parent's peak at exec",
+                "tracemalloc_peak_mb": None if traced is None else traced["tracemalloc_peak_mb"],
+            },
         ),
     ]
 
 
-def _rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+def _status_mb(field: str) -> float:
+    """``VmRSS`` / ``VmHWM`` of this process from /proc/self/status, in MiB."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 1024
+    return math.nan
 
 
-def child_verify(home: str, url: str) -> dict[str, Any]:
+class PeakRss:
+    """Peak RSS growth over a block, in MiB.
+
+    ``ru_maxrss`` alone cannot be used in a child started by ``subprocess``: Linux
+    records the parent's high-water mark in it at ``exec`` (vfork), so a child's
+    ``ru_maxrss`` starts at the *parent's* peak and hides anything smaller. The same
+    counter without that inheritance is ``VmHWM`` in /proc/self/status; writing 5 to
+    /proc/self/clear_refs resets it to the current RSS, so ``VmHWM`` after the block
+    minus ``VmRSS`` before it is the peak growth. ``ru_maxrss`` is recorded beside it.
+    """
+
+    def __enter__(self) -> PeakRss:
+        gc.collect()
+        self.reset = False
+        with contextlib.suppress(OSError):
+            Path("/proc/self/clear_refs").write_text("5")
+            self.reset = True
+        self.before = _status_mb("VmRSS")
+        self.hwm_before = _status_mb("VmHWM")
+        self.ru_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.hwm_after = _status_mb("VmHWM")
+        self.ru_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+    def result(self) -> dict[str, Any]:
+        return {
+            "rss_growth_mb": self.hwm_after - self.before,
+            "rss_before_mb": self.before,
+            "vmhwm_after_mb": self.hwm_after,
+            "vmhwm_reset": self.reset,
+            "ru_maxrss_before_mb": self.ru_before,
+            "ru_maxrss_after_mb": self.ru_after,
+        }
+
+
+def child_verify(home: str, url: str, *, trace: bool = False) -> dict[str, Any]:
     t = Tether.open(Settings(home=Path(home), database_url=url), read_only=True)
     try:
-        gc.collect()
-        before = _rss_mb()
-        t0 = time.perf_counter()
-        report = verify_ledger(t.store, t.ledger.verifier)
-        seconds = time.perf_counter() - t0
-        after = _rss_mb()
+        if trace:  # Python-heap peak only (slow: tracemalloc hooks every allocation)
+            tracemalloc.start()
+            report = verify_ledger(t.store, t.ledger.verifier)
+            _, peak = tracemalloc.get_traced_memory()
+            tracemalloc.stop()
+            return {"tracemalloc_peak_mb": peak / 2**20, "ok": report.ok}
+        with PeakRss() as rss:
+            t0 = time.perf_counter()
+            report = verify_ledger(t.store, t.ledger.verifier)
+            seconds = time.perf_counter() - t0
     finally:
         t.close()
-    return {"seconds": seconds, "ok": report.ok, "entries": report.entries_checked,
-            "nodes": report.nodes_checked, "checkpoints": report.checkpoints_checked,
-            "rss_before_mb": before, "rss_after_mb": after, "rss_growth_mb": after - before,
-            "summary": report.summary()}
+    return {
+        "seconds": seconds,
+        "ok": report.ok,
+        "entries": report.entries_checked,
+        "nodes": report.nodes_checked,
+        "checkpoints": report.checkpoints_checked,
+        **rss.result(),
+        "summary": report.summary(),
+    }
 
 
 def child_scan(sqlite_path: str | None, pg_conninfo: str | None) -> dict[str, Any]:
@@ -896,7 +1056,7 @@ def child_scan(sqlite_path: str | None, pg_conninfo: str | None) -> dict[str, An
     frontier: list[bytes] = []
     size = 0
     bad = 0
-    before = _rss_mb()
+    rss = PeakRss().__enter__()
     t0 = time.perf_counter()
     sql = "SELECT idx, entry, leaf, payload FROM ledger_entries ORDER BY idx"
 
@@ -926,7 +1086,8 @@ def child_scan(sqlite_path: str | None, pg_conninfo: str | None) -> dict[str, An
             cur.execute(sql)
             consume(cur)
     seconds = time.perf_counter() - t0
-    return {"seconds": seconds, "rows": size, "bad": bad, "rss_growth_mb": _rss_mb() - before}
+    rss.__exit__()
+    return {"seconds": seconds, "rows": size, "bad": bad, **rss.result()}
 
 
 # =======================================================================================
@@ -947,8 +1108,13 @@ def _proof_nodes(index: int, size: int) -> tuple[list[int], list[int]]:
 
 
 def bench_proofs(
-    t: Tether, anchor: Anchor, settings: Settings, rounds: int, per_round: int,
-    backend: str, log: Console,
+    t: Tether,
+    anchor: Anchor,
+    settings: Settings,
+    rounds: int,
+    per_round: int,
+    backend: str,
+    log: Console,
 ) -> list[Metric]:
     ledger = t.ledger
     size = ledger.size
@@ -958,8 +1124,9 @@ def bench_proofs(
     # correctness first: one proof against the signed checkpoint's root
     cp = ledger.checkpoint()
     probe = rng.randrange(size)
-    verify_inclusion(ledger.get(probe).leaf_hash, probe, cp.size,
-                     ledger.inclusion_proof(probe, cp.size), cp.root)
+    verify_inclusion(
+        ledger.get(probe).leaf_hash, probe, cp.size, ledger.inclusion_proof(probe, cp.size), cp.root
+    )
     for i in rng.sample(range(size), 20):  # warm-up
         ledger.inclusion_proof(i, size)
         ledger.receipt(i)
@@ -980,8 +1147,9 @@ def bench_proofs(
                 ledger.inclusion_proof(i, size)
                 out.append(clock() - t0)
 
-        def run_anchor(wanted: list[tuple[list[int], list[int]]] = wanted,
-                       out: list[int] = a_round) -> None:
+        def run_anchor(
+            wanted: list[tuple[list[int], list[int]]] = wanted, out: list[int] = a_round
+        ) -> None:
             for leaves, keys in wanted:
                 t0 = clock()
                 reader(leaves, keys)
@@ -999,24 +1167,45 @@ def bench_proofs(
         anchor_ns += a_round
     ps, an, rc = summary_us(proof_ns), summary_us(anchor_ns), summary_us(receipt_ns)
     ratio = statistics.median(ratios)
-    log.print(f"  [{backend}] proofs at {size:,}: median {ps['median_us']:.0f} µs, "
-              f"bare queries {an['median_us']:.0f} µs, receipt {rc['median_us']:.0f} µs")
+    log.print(
+        f"  [{backend}] proofs at {size:,}: median {ps['median_us']:.0f} µs, "
+        f"bare queries {an['median_us']:.0f} µs, receipt {rc['median_us']:.0f} µs"
+    )
     return [
         Metric(
-            backend, f"inclusion proof at {size:,}, median", fmt_us(ps["median_us"]),
-            fmt_us(an["median_us"]), f"{ratio:.2f}×", f"≤ {TARGET_PROOF_MS:.0f} ms",
+            backend,
+            f"inclusion proof at {size:,}, median",
+            fmt_us(ps["median_us"]),
+            fmt_us(an["median_us"]),
+            f"{ratio:.2f}x",
+            f"≤ {TARGET_PROOF_MS:.0f} ms",
             ps["median_us"] <= TARGET_PROOF_MS * 1000,
-            {"tether": ps, "anchor": an, "round_ratios": ratios, "size": size,
-             "anchor_is": "bare driver: the same leaf and node IN queries"},
+            {
+                "tether": ps,
+                "anchor": an,
+                "round_ratios": ratios,
+                "size": size,
+                "anchor_is": "bare driver: the same leaf and node IN queries",
+            },
         ),
         Metric(
-            backend, f"inclusion proof at {size:,}, p99", fmt_us(ps["p99_us"]),
-            fmt_us(an["p99_us"]), f"{ps['p99_us'] / an['p99_us']:.2f}×", "(info)", None, {},
+            backend,
+            f"inclusion proof at {size:,}, p99",
+            fmt_us(ps["p99_us"]),
+            fmt_us(an["p99_us"]),
+            f"{ps['p99_us'] / an['p99_us']:.2f}x",
+            "(info)",
+            None,
+            {},
         ),
         Metric(
-            backend, f"receipt at {size:,}, median (p99)",
-            f"{fmt_us(rc['median_us'])} ({fmt_us(rc['p99_us'])})", "—",
-            f"{rc['median_us'] / ps['median_us']:.2f}× proof", "(info)", None,
+            backend,
+            f"receipt at {size:,}, median (p99)",
+            f"{fmt_us(rc['median_us'])} ({fmt_us(rc['p99_us'])})",
+            "—",
+            f"{rc['median_us'] / ps['median_us']:.2f}x proof",
+            "(info)",
+            None,
             {"tether": rc},
         ),
     ]
@@ -1044,8 +1233,13 @@ def bench_canonical(seed: int) -> Metric:
 
     f_us, i_us = per_call(floats), per_call(ints)
     return Metric(
-        "python", "canonical_json of a decision payload", f"{f_us:.1f} µs (floats)",
-        f"{i_us:.1f} µs (ints only)", f"{f_us / i_us:.1f}×", "(info)", None,
+        "python",
+        "canonical_json of a decision payload",
+        f"{f_us:.1f} µs (floats)",
+        f"{i_us:.1f} µs (ints only)",
+        f"{f_us / i_us:.1f}x",
+        "(info)",
+        None,
         {"floats_us": f_us, "ints_us": i_us, "payload_bytes_mean": statistics.fmean(sizes)},
     )
 
@@ -1093,9 +1287,14 @@ def machine_info() -> dict[str, Any]:
     import tether
 
     return {
-        "cpu": cpu, "cores": os.cpu_count(), "memory": mem, "platform": platform.platform(),
-        "python": platform.python_version(), "tether": tether.__version__,
-        "sqlalchemy": sqlalchemy.__version__, "orjson": orjson.__version__,
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory": mem,
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "tether": tether.__version__,
+        "sqlalchemy": sqlalchemy.__version__,
+        "orjson": orjson.__version__,
         "load_avg_at_start": os.getloadavg(),
     }
 
@@ -1115,11 +1314,21 @@ def run_backend(
     t = Tether.init(small)
     anchor = backend.anchor()
     try:
-        metrics += bench_single(t, anchor, gen, args.rounds, args.appends, 20, next_idx,
-                                backend.name, log)
-        metrics += bench_concurrent(t, anchor, gen, args.rounds, args.threads,
-                                    args.per_thread, next_idx, backend.name, log,
-                                    naive=not args.no_naive)
+        metrics += bench_single(
+            t, anchor, gen, args.rounds, args.appends, 20, next_idx, backend.name, log
+        )
+        metrics += bench_concurrent(
+            t,
+            anchor,
+            gen,
+            args.rounds,
+            args.threads,
+            args.per_thread,
+            next_idx,
+            backend.name,
+            log,
+            naive=not args.no_naive,
+        )
     finally:
         t.close()
         anchor.close()
@@ -1132,25 +1341,42 @@ def run_backend(
     try:
         log.print(f"  [{backend.name}] building {entries:,} entries (async appends)...")
         build = build_ledger(t, gen, entries, args.build_chunk, backend.name, log)
-        log.print(f"  [{backend.name}] built in {build['seconds']:.1f} s "
-                  f"({build['rate_per_s']:,.0f}/s, mean batch {build['mean_batch']:.0f})")
+        log.print(
+            f"  [{backend.name}] built in {build['seconds']:.1f} s "
+            f"({build['rate_per_s']:,.0f}/s, mean batch {build['mean_batch']:.0f})"
+        )
         metrics.append(
-            Metric(backend.name, f"bulk async append ({entries:,})",
-                   f"{build['rate_per_s']:,.0f} /s", "—", "—", "(info)", None,
-                   {**build, "note": f"{build['seconds']:.1f} s to build"})
+            Metric(
+                backend.name,
+                f"bulk async append ({entries:,})",
+                f"{build['rate_per_s']:,.0f} /s",
+                "—",
+                "—",
+                "(info)",
+                None,
+                {**build, "note": f"{build['seconds']:.1f} s to build"},
+            )
         )
         metrics += bench_proofs(t, anchor, big, args.rounds, args.proofs, backend.name, log)
     finally:
         t.close()
         anchor.close()
-    metrics += bench_verify(big, backend, entries, args.verify_rounds, log)
+    metrics += bench_verify(
+        big, backend, entries, args.verify_rounds, log, trace=not args.no_tracemalloc
+    )
     return metrics
 
 
 def render(metrics: list[Metric], console: Console, title: str) -> None:
     table = Table(title=title, show_lines=False)
-    for col, justify in (("metric", "left"), ("tether", "right"), ("anchor", "right"),
-                         ("ratio", "right"), ("target", "right"), ("pass", "center")):
+    for col, justify in (
+        ("metric", "left"),
+        ("tether", "right"),
+        ("anchor", "right"),
+        ("ratio", "right"),
+        ("target", "right"),
+        ("pass", "center"),
+    ):
         table.add_column(col, justify=justify)  # type: ignore[arg-type]
     last = None
     for m in metrics:
@@ -1158,7 +1384,9 @@ def render(metrics: list[Metric], console: Console, title: str) -> None:
             table.add_section()
         last = m.backend
         verdict = {True: "[green]yes[/]", False: "[red]NO[/]", None: "—"}[m.passed]
-        table.add_row(f"[{m.backend}] {m.name}", m.tether, m.anchor, m.ratio, m.target, verdict)
+        table.add_row(
+            escape(f"[{m.backend}] {m.name}"), m.tether, m.anchor, m.ratio, m.target, verdict
+        )
     console.print(table)
 
 
@@ -1166,40 +1394,76 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
         description="tether ledger benchmark (W2): ratios to bare SQLite/PostgreSQL.",
     )
-    p.add_argument("--quick", action="store_true",
-                   help="small run (seconds): 3 rounds, 50k entries; for smoke-testing")
-    p.add_argument("--entries", type=int, default=None,
-                   help="entries for verify/proofs on SQLite (default 1,000,000)")
-    p.add_argument("--postgres", action="store_true",
-                   help=f"also run on PostgreSQL (automatic when {PG_ENV} is set; "
-                        f"default URL {PG_DEFAULT})")
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="small run (seconds): 3 rounds, 50k entries; for smoke-testing",
+    )
+    p.add_argument(
+        "--entries",
+        type=int,
+        default=None,
+        help="entries for verify/proofs on SQLite (default 1,000,000)",
+    )
+    p.add_argument(
+        "--postgres",
+        action="store_true",
+        help=f"also run on PostgreSQL (automatic when {PG_ENV} is set; default URL {PG_DEFAULT})",
+    )
     p.add_argument("--no-sqlite", action="store_true", help="skip SQLite")
-    p.add_argument("--pg-entries", type=int, default=None,
-                   help="entries for verify/proofs on PostgreSQL (default 200,000)")
+    p.add_argument(
+        "--pg-entries",
+        type=int,
+        default=None,
+        help="entries for verify/proofs on PostgreSQL (default 200,000)",
+    )
     p.add_argument("--rounds", type=int, default=None, help="alternating rounds (default 5)")
-    p.add_argument("--appends", type=int, default=None,
-                   help="single-caller appends per round (default 300)")
+    p.add_argument(
+        "--appends", type=int, default=None, help="single-caller appends per round (default 300)"
+    )
     p.add_argument("--threads", type=int, default=32, help="concurrent callers (default 32)")
-    p.add_argument("--per-thread", type=int, default=None,
-                   help="appends per thread per round (default 100)")
+    p.add_argument(
+        "--per-thread", type=int, default=None, help="appends per thread per round (default 100)"
+    )
     p.add_argument("--proofs", type=int, default=None, help="proofs per round (default 200)")
-    p.add_argument("--verify-rounds", type=int, default=None,
-                   help="verify subprocess runs (default 3)")
-    p.add_argument("--build-chunk", type=int, default=10_000,
-                   help="async appends in flight per chunk while building")
+    p.add_argument(
+        "--verify-rounds", type=int, default=None, help="verify subprocess runs (default 3)"
+    )
+    p.add_argument(
+        "--build-chunk",
+        type=int,
+        default=10_000,
+        help="async appends in flight per chunk while building",
+    )
     p.add_argument("--seed", type=int, default=SEED)
-    p.add_argument("--integer-payload", action="store_true",
-                   help="payloads without JSON floats (canonical_json fast path)")
-    p.add_argument("--no-naive", action="store_true",
-                   help="skip the bare 32-thread per-row-commit context row")
-    p.add_argument("--profile", action="store_true",
-                   help="also cProfile 300 durable SQLite appends and print the top costs")
-    p.add_argument("--workdir", type=Path, default=None,
-                   help="where databases go (default: a temp dir, removed afterwards)")
+    p.add_argument(
+        "--integer-payload",
+        action="store_true",
+        help="payloads without JSON floats (amounts in cents, scores in basis points)",
+    )
+    p.add_argument(
+        "--no-naive", action="store_true", help="skip the bare 32-thread per-row-commit context row"
+    )
+    p.add_argument(
+        "--no-tracemalloc",
+        action="store_true",
+        help="skip the extra verify run under tracemalloc (Python-heap peak)",
+    )
+    p.add_argument(
+        "--profile",
+        action="store_true",
+        help="also cProfile 300 durable SQLite appends and print the top costs",
+    )
+    p.add_argument(
+        "--workdir",
+        type=Path,
+        default=None,
+        help="where databases go (default: a temp dir, removed afterwards)",
+    )
     p.add_argument("--keep", action="store_true", help="keep the work dir")
     p.add_argument("--no-save", action="store_true", help="don't write bench/results/")
     # internal: subprocess entry points
-    p.add_argument("--_child", choices=["verify", "scan"], help=argparse.SUPPRESS)
+    p.add_argument("--_child", choices=["verify", "trace", "scan"], help=argparse.SUPPRESS)
     p.add_argument("--_home", help=argparse.SUPPRESS)
     p.add_argument("--_url", help=argparse.SUPPRESS)
     p.add_argument("--_sqlite-path", dest="_sqlite_path", help=argparse.SUPPRESS)
@@ -1223,15 +1487,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    if args._child == "verify":
-        print(json.dumps(child_verify(args._home, args._url)))
+    if args._child in ("verify", "trace"):
+        print(json.dumps(child_verify(args._home, args._url, trace=args._child == "trace")))
         return 0
     if args._child == "scan":
         print(json.dumps(child_scan(args._sqlite_path, args._pg_conninfo)))
         return 0
 
-    console = Console()
-    log = Console(stderr=True, highlight=False)
+    console = Console(width=None if sys.stdout.isatty() else 150)
+    log = Console(
+        stderr=True, highlight=False, markup=False, width=None if sys.stderr.isatty() else 150
+    )
     pg_url = os.environ.get(PG_ENV) or (PG_DEFAULT if args.postgres else "")
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="tether-bench-"))
     workdir.mkdir(parents=True, exist_ok=True)
@@ -1240,8 +1506,11 @@ def main(argv: list[str] | None = None) -> int:
         "benchmark": "W2 ledger append and verify",
         "date": started.isoformat(timespec="seconds"),
         "machine": machine_info(),
-        "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()
-                 if not k.startswith("_")},
+        "args": {
+            k: (str(v) if isinstance(v, Path) else v)
+            for k, v in vars(args).items()
+            if not k.startswith("_")
+        },
         "payload": "seeded W1 decision records"
         + (" (integers only)" if args.integer_payload else " (with JSON floats)"),
         "backends": {},
@@ -1256,8 +1525,10 @@ def main(argv: list[str] | None = None) -> int:
     }
     outcomes = [it.payload["outcome"] for it in sample]
     meta["payload_outcomes"] = {o: outcomes.count(o) / len(outcomes) for o in set(outcomes)}
-    log.print(f"rows: entry ~{meta['row_bytes']['entry_mean']:.0f} B, payload "
-              f"~{meta['row_bytes']['payload_mean']:.0f} B; work dir {workdir}")
+    log.print(
+        f"rows: entry ~{meta['row_bytes']['entry_mean']:.0f} B, payload "
+        f"~{meta['row_bytes']['payload_mean']:.0f} B; work dir {workdir}"
+    )
     profile_text = None
     backends: list[Backend] = []
     try:
@@ -1268,12 +1539,14 @@ def main(argv: list[str] | None = None) -> int:
             backends.append(PostgresBackend(pg_url))
         for backend in backends:
             meta["backends"][backend.name] = backend.info()
-            log.print(f"[bold]{backend.name}[/]")
+            log.print(f"== {backend.name} ==")
             metrics += run_backend(backend, args, workdir, log)
         if args.profile:
             profile_text = profile_appends(
-                workdir, DecisionGenerator(args.seed + 1, integer_only=args.integer_payload),
-                300, 30,
+                workdir,
+                DecisionGenerator(args.seed + 1, integer_only=args.integer_payload),
+                300,
+                30,
             )
     finally:
         for backend in backends:
@@ -1283,6 +1556,7 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(workdir, ignore_errors=True)
 
     meta["seconds"] = (dt.datetime.now(dt.UTC) - started).total_seconds()
+    meta["machine"]["load_avg_at_end"] = os.getloadavg()
     result = {**meta, "metrics": [vars(m) for m in metrics]}
     if profile_text is not None:
         result["profile_300_durable_appends"] = profile_text

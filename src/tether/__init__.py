@@ -1,33 +1,63 @@
 """tether: governed AI automation with a tamper-evident ledger.
 
-The public API is this module's ``__all__``; everything else may change.
+The public API is this module's ``__all__``; everything else may change. Names are
+imported on first use, so ``import tether`` is cheap.
 """
 
-from tether.core import Tether
-from tether.errors import (
-    ConfigurationError,
-    InvalidInput,
-    KeyFileError,
-    NotFound,
-    ProofError,
-    SchemaVersionError,
-    SignatureError,
-    StoreError,
-    TetherError,
-    VerificationError,
-)
-from tether.ledger import (
-    Checkpoint,
-    Entry,
-    Ledger,
-    Receipt,
-    Verifier,
-    VerifyReport,
-    verify_receipt,
-)
-from tether.settings import Durability, Settings
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from tether._lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from tether.core import Tether
+    from tether.errors import (
+        ConfigurationError,
+        InvalidInput,
+        KeyFileError,
+        NotFound,
+        ProofError,
+        SchemaVersionError,
+        SignatureError,
+        StoreError,
+        TetherError,
+        VerificationError,
+    )
+    from tether.ledger import (
+        Checkpoint,
+        Entry,
+        Ledger,
+        Receipt,
+        Verifier,
+        VerifyReport,
+        verify_receipt,
+    )
+    from tether.settings import Durability, Settings
 
 __version__ = "0.1.0.dev0"
+
+_ERRORS = [
+    "ConfigurationError",
+    "InvalidInput",
+    "KeyFileError",
+    "NotFound",
+    "ProofError",
+    "SchemaVersionError",
+    "SignatureError",
+    "StoreError",
+    "TetherError",
+    "VerificationError",
+]
+_LEDGER = ["Checkpoint", "Entry", "Ledger", "Receipt", "Verifier", "VerifyReport", "verify_receipt"]
+_EXPORTS = {
+    "Tether": "tether.core",
+    "Durability": "tether.settings",
+    "Settings": "tether.settings",
+    **dict.fromkeys(_ERRORS, "tether.errors"),
+    **dict.fromkeys(_LEDGER, "tether.ledger"),
+}
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())
 
 __all__ = [
     "Checkpoint",

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import base64
 import io
+import os
 import shutil
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,7 +22,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import create_engine, inspect, make_url, text
+from sqlalchemy import Connection, Engine, create_engine, inspect, make_url, text
 from sqlalchemy.pool import NullPool
 
 from tether import Settings
@@ -109,8 +111,32 @@ def expect_error(result: Result, *needles: str) -> str:
     return line
 
 
-def _engine(url: str) -> Any:
-    return create_engine(url, poolclass=NullPool)
+_PG_ENGINES: dict[str, Engine] = {}
+
+
+@contextmanager
+def connect(url: str, *, write: bool = False) -> Iterator[Connection]:
+    """A connection outside tether's own (SQLite: none kept open, so no -wal file lingers)."""
+    if make_url(url).get_backend_name() == "sqlite":
+        engine = create_engine(url, poolclass=NullPool)
+        try:
+            with engine.begin() if write else engine.connect() as conn:
+                yield conn
+        finally:
+            engine.dispose()
+        return
+    engine = _PG_ENGINES.get(url)
+    if engine is None:
+        engine = _PG_ENGINES[url] = create_engine(url, pool_size=1)
+    with engine.begin() if write else engine.connect() as conn:
+        yield conn
+
+
+@pytest.fixture(autouse=True)
+def _dispose_engines() -> Iterator[None]:
+    yield
+    while _PG_ENGINES:
+        _PG_ENGINES.popitem()[1].dispose()
 
 
 def db_tables(url: str) -> dict[str, list[tuple[Any, ...]]]:
@@ -118,18 +144,13 @@ def db_tables(url: str) -> dict[str, list[tuple[Any, ...]]]:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite" and not Path(parsed.database or "").exists():
         return {}
-    engine = _engine(url)
-    try:
-        names = sorted(inspect(engine).get_table_names())
-        with engine.connect() as conn:
-            return {
-                name: sorted(
-                    (tuple(r) for r in conn.execute(text(f'SELECT * FROM "{name}"'))), key=repr
-                )
-                for name in names
-            }
-    finally:
-        engine.dispose()
+    with connect(url) as conn:
+        return {
+            name: sorted(
+                (tuple(r) for r in conn.execute(text(f'SELECT * FROM "{name}"'))), key=repr
+            )
+            for name in sorted(inspect(conn).get_table_names())
+        }
 
 
 def snapshot(root: Path, url: str) -> tuple[dict[str, bytes | None], dict[str, Any]]:
@@ -142,22 +163,14 @@ def snapshot(root: Path, url: str) -> tuple[dict[str, bytes | None], dict[str, A
 
 
 def ledger_size(url: str) -> int:
-    engine = _engine(url)
-    try:
-        with engine.connect() as conn:
-            return int(conn.execute(text("SELECT size FROM ledger_head")).scalar_one())
-    finally:
-        engine.dispose()
+    with connect(url) as conn:
+        return int(conn.execute(text("SELECT size FROM ledger_head")).scalar_one())
 
 
 def stored_entries(url: str) -> list[bytes]:
-    engine = _engine(url)
-    try:
-        with engine.connect() as conn:
-            rows = conn.execute(text("SELECT idx, entry FROM ledger_entries ORDER BY idx"))
-            return [bytes(entry) for _, entry in rows]
-    finally:
-        engine.dispose()
+    with connect(url) as conn:
+        rows = conn.execute(text("SELECT idx, entry FROM ledger_entries ORDER BY idx"))
+        return [bytes(entry) for _, entry in rows]
 
 
 def destroy_database(url: str) -> None:
@@ -167,19 +180,13 @@ def destroy_database(url: str) -> None:
         for path in db.parent.glob(db.name + "*"):
             path.unlink()
         return
-    engine = _engine(url)
-    try:
-        with engine.begin() as conn:
-            for name in inspect(engine).get_table_names():
-                conn.execute(text(f'DROP TABLE "{name}" CASCADE'))
-    finally:
-        engine.dispose()
+    with connect(url, write=True) as conn:
+        for name in inspect(conn).get_table_names():
+            conn.execute(text(f'DROP TABLE "{name}" CASCADE'))
 
 
 @pytest.fixture(autouse=True)
 def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
-    import os
-
     for name in list(os.environ):
         if name.startswith("TETHER_") and name != "TETHER_TEST_POSTGRES_URL":
             monkeypatch.delenv(name)
@@ -207,21 +214,16 @@ def ready(cli: Cli) -> Cli:
     return cli
 
 
-@pytest.fixture
-def unchanged(ready: Cli, tmp_path: Path) -> Iterator[Callable[[], None]]:
-    """Call it once the stage is set; at teardown nothing may have changed since."""
-    taken: list[Any] = []
-
-    def take() -> None:
-        taken.append((snapshot(tmp_path, ready.url), ledger_size(ready.url)))
-
-    yield take
-    assert taken, "the test never took its snapshot"
-    before, size = taken[0]
-    assert ledger_size(ready.url) == size
-    after = snapshot(tmp_path, ready.url)
-    assert after[0] == before[0], "files under the test folder changed"
-    assert after[1] == before[1], "database rows changed"
+@contextmanager
+def writes_nothing(cli: Cli, root: Path) -> Iterator[None]:
+    """Assert the block changes no file under ``root``, no row and not the ledger size."""
+    size = ledger_size(cli.url)
+    files, rows = snapshot(root, cli.url)
+    yield
+    assert ledger_size(cli.url) == size
+    after_files, after_rows = snapshot(root, cli.url)
+    assert after_files == files, "files under the test folder changed"
+    assert after_rows == rows, "database rows changed"
 
 
 # -- happy paths --------------------------------------------------------------------------
@@ -284,10 +286,8 @@ def test_checkpoint_is_a_signed_note_of_the_current_tree(ready: Cli) -> None:
     cp = Checkpoint.open(note, ready.verifier())
     assert cp.size == 2
     assert cp.origin == ready.verifier().name
-    engine = _engine(ready.url)
-    with engine.connect() as conn:
+    with connect(ready.url) as conn:
         root = bytes(conn.execute(text("SELECT root FROM ledger_head")).scalar_one())
-    engine.dispose()
     assert cp.root == root
     # asking again at the same size returns the same signed checkpoint
     assert ready.ok("ledger", "checkpoint") == note
@@ -309,12 +309,10 @@ def test_verify_reports_intact(ready: Cli, tmp_path: Path) -> None:
 
 def test_verify_names_the_first_bad_index_of_a_tampered_log(ready: Cli) -> None:
     ready.append({"n": 2})
-    engine = _engine(ready.url)
-    with engine.begin() as conn:
+    with connect(ready.url, write=True) as conn:
         raw = bytes(conn.execute(text("SELECT entry FROM ledger_entries WHERE idx = 1")).scalar())
         forged = raw.replace(b"svc:beta", b"svc:bet4")
         conn.execute(text("UPDATE ledger_entries SET entry = :e WHERE idx = 1"), {"e": forged})
-    engine.dispose()
     result = ready("ledger", "verify")
     assert result.code == 1
     assert "NOT intact" in result.out
@@ -421,176 +419,169 @@ def test_export_jsonl(ready: Cli, tmp_path: Path) -> None:
 
 # -- bad input: one error line, nothing written ---------------------------------------------
 
+BAD_JSON = [b'{"verdict":', b"", b"not json", b"\xff\xfe", b'{"a": NaN}']
+BAD_KINDS = ["Bad Kind!", "", "UPPER", "a..b", "decision.", "x" * 65]
+BAD_ACTORS = ["", "   ", "bot\x07", "a" * 257]
 
-@pytest.mark.parametrize(
-    "stdin",
-    [b'{"verdict":', b"", b"not json", b"{'single': 'quotes'}", b"\xff\xfe", b'{"a": NaN}'],
-)
+
 def test_append_refuses_malformed_json(
-    ready: Cli, unchanged: Callable[[], None], stdin: bytes
+    ready: Cli, tmp_path: Path, subtests: pytest.Subtests
 ) -> None:
-    unchanged()
-    result = ready("ledger", "append", "--kind", "decision", "--actor", "bot", stdin=stdin)
-    expect_error(result, "payload", "not JSON")
+    for stdin in BAD_JSON:
+        with subtests.test(stdin=stdin), writes_nothing(ready, tmp_path):
+            result = ready("ledger", "append", "--kind", "decision", "--actor", "bot", stdin=stdin)
+            expect_error(result, "payload", "not JSON")
 
 
-@pytest.mark.parametrize(
-    "kind", ["Bad Kind!", "", "UPPER", "decision.", ".decision", "a..b", "9lives", "x" * 65]
-)
 def test_append_refuses_a_malformed_kind(
-    ready: Cli, unchanged: Callable[[], None], kind: str
+    ready: Cli, tmp_path: Path, subtests: pytest.Subtests
 ) -> None:
-    unchanged()
-    result = ready("ledger", "append", "--kind", kind, "--actor", "bot", stdin=b"{}")
-    expect_error(result, f"kind {kind!r} is not a valid kind")
+    for kind in BAD_KINDS:
+        with subtests.test(kind=kind), writes_nothing(ready, tmp_path):
+            result = ready("ledger", "append", "--kind", kind, "--actor", "bot", stdin=b"{}")
+            expect_error(result, f"kind {kind!r} is not a valid kind")
 
 
-@pytest.mark.parametrize("actor", ["", "   ", "bot\x07", "a" * 257])
 def test_append_refuses_a_malformed_actor(
-    ready: Cli, unchanged: Callable[[], None], actor: str
+    ready: Cli, tmp_path: Path, subtests: pytest.Subtests
 ) -> None:
-    unchanged()
-    result = ready("ledger", "append", "--kind", "decision", "--actor", actor, stdin=b"{}")
-    expect_error(result, "actor")
+    for actor in BAD_ACTORS:
+        with subtests.test(actor=actor), writes_nothing(ready, tmp_path):
+            result = ready("ledger", "append", "--kind", "decision", "--actor", actor, stdin=b"{}")
+            expect_error(result, "actor")
 
 
-def _signing_args(command: str) -> tuple[tuple[str, ...], bytes]:
+def _pem(key: Any) -> bytes:
+    return bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+
+
+# (what is wrong, the key file's new bytes or None to delete it, what the error names)
+KEY_PROBLEMS: list[tuple[str, Callable[[], bytes | None], tuple[str, ...]]] = [
+    ("missing", lambda: None, ("{key}", "does not exist")),
+    ("garbage", lambda: b"\x00\x01garbage\xff\xfe", ("{key}", "corrupt")),
+    ("empty", lambda: b"", ("{key}", "corrupt")),
+    (
+        "bad PEM body",
+        lambda: b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n",
+        ("{key}", "corrupt"),
+    ),
+    (
+        "not Ed25519",
+        lambda: _pem(ec.generate_private_key(ec.SECP256R1())),
+        ("{key}", "not an Ed25519 key"),
+    ),
+    (
+        "another key",
+        lambda: _pem(Ed25519PrivateKey.generate()),
+        ("not the key this ledger was created with",),
+    ),
+]
+SIGNING_COMMANDS = {
+    "append": (("ledger", "append", "--kind", "decision", "--actor", "bot"), b'{"x": 1}'),
+    "checkpoint": (("ledger", "checkpoint"), b""),
+}
+
+
+@pytest.mark.parametrize("command", sorted(SIGNING_COMMANDS))
+def test_signing_commands_refuse_a_missing_or_corrupt_key(
+    ready: Cli, tmp_path: Path, subtests: pytest.Subtests, command: str
+) -> None:
+    args, stdin = SIGNING_COMMANDS[command]
+    good = ready.signing_key.read_bytes()
+    for problem, content, needles in KEY_PROBLEMS:
+        with subtests.test(problem=problem):
+            new = content()
+            if new is None:
+                ready.signing_key.unlink()
+            else:
+                ready.signing_key.write_bytes(new)
+            try:
+                with writes_nothing(ready, tmp_path):
+                    result = ready(*args, stdin=stdin)
+                    expect_error(result, *(n.format(key=ready.signing_key) for n in needles))
+            finally:
+                ready.signing_key.write_bytes(good)
+    # the good key still works
     if command == "append":
-        return ("ledger", "append", "--kind", "decision", "--actor", "bot"), b'{"x": 1}'
-    return ("ledger", "checkpoint"), b""
+        assert ready.append({"ok": True}) == 2
 
 
-@pytest.mark.parametrize("command", ["append", "checkpoint"])
-def test_missing_signing_key(ready: Cli, unchanged: Callable[[], None], command: str) -> None:
-    ready.signing_key.unlink()
-    unchanged()
-    args, stdin = _signing_args(command)
-    expect_error(ready(*args, stdin=stdin), str(ready.signing_key), "does not exist")
+def test_unknown_index(ready: Cli, tmp_path: Path, subtests: pytest.Subtests) -> None:
+    commands = {
+        "show": ("ledger", "show", "999999"),
+        "proof": ("ledger", "proof", "999999"),
+        "erase": ("ledger", "erase", "999999", "--reason", "gdpr", "--actor", "human:dpo"),
+    }
+    for name, args in commands.items():
+        with subtests.test(command=name), writes_nothing(ready, tmp_path):
+            expect_error(ready(*args), "entry 999999 does not exist")
 
 
-@pytest.mark.parametrize("command", ["append", "checkpoint"])
-@pytest.mark.parametrize(
-    "content",
-    [
-        b"\x00\x01garbage\xff\xfe",
-        b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n",
-        b"",
-    ],
-)
-def test_corrupt_signing_key(
-    ready: Cli, unchanged: Callable[[], None], command: str, content: bytes
-) -> None:
-    ready.signing_key.write_bytes(content)
-    unchanged()
-    args, stdin = _signing_args(command)
-    expect_error(ready(*args, stdin=stdin), str(ready.signing_key), "corrupt")
-
-
-@pytest.mark.parametrize("command", ["append", "checkpoint"])
-def test_signing_key_of_the_wrong_type(
-    ready: Cli, unchanged: Callable[[], None], command: str
-) -> None:
-    pem = ec.generate_private_key(ec.SECP256R1()).private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
-    ready.signing_key.write_bytes(pem)
-    unchanged()
-    args, stdin = _signing_args(command)
-    expect_error(ready(*args, stdin=stdin), "not an Ed25519 key")
-
-
-@pytest.mark.parametrize("command", ["append", "checkpoint"])
-def test_replaced_signing_key(ready: Cli, unchanged: Callable[[], None], command: str) -> None:
-    pem = Ed25519PrivateKey.generate().private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
-    ready.signing_key.write_bytes(pem)
-    unchanged()
-    args, stdin = _signing_args(command)
-    expect_error(ready(*args, stdin=stdin), "not the key this ledger was created with")
-
-
-def test_show_unknown_index(ready: Cli, unchanged: Callable[[], None]) -> None:
-    unchanged()
-    expect_error(ready("ledger", "show", "999999"), "entry 999999 does not exist")
-
-
-def test_proof_of_unknown_index(ready: Cli, unchanged: Callable[[], None]) -> None:
-    unchanged()
-    expect_error(ready("ledger", "proof", "999999"), "entry 999999 does not exist")
-
-
-def test_erase_unknown_index(ready: Cli, unchanged: Callable[[], None]) -> None:
-    unchanged()
-    result = ready("ledger", "erase", "999999", "--reason", "gdpr", "--actor", "human:dpo")
-    expect_error(result, "entry 999999 does not exist")
-
-
-def test_erase_twice(ready: Cli, unchanged: Callable[[], None]) -> None:
+def test_erase_twice_or_without_a_reason(ready: Cli, tmp_path: Path) -> None:
     ready.ok("ledger", "erase", "0", "--reason", "gdpr", "--actor", "human:dpo")
-    unchanged()
-    result = ready("ledger", "erase", "0", "--reason", "gdpr", "--actor", "human:dpo")
-    expect_error(result, "entry 0", "already erased")
+    with writes_nothing(ready, tmp_path):
+        result = ready("ledger", "erase", "0", "--reason", "gdpr", "--actor", "human:dpo")
+        expect_error(result, "entry 0", "already erased")
+    with writes_nothing(ready, tmp_path):
+        result = ready("ledger", "erase", "2", "--reason", "again", "--actor", "human:dpo")
+        expect_error(result, "entry 2 records an erasure")
+    with writes_nothing(ready, tmp_path):
+        result = ready("ledger", "erase", "1", "--reason", "  ", "--actor", "human:dpo")
+        expect_error(result, "reason")
 
 
-def test_erase_needs_a_reason(ready: Cli, unchanged: Callable[[], None]) -> None:
-    unchanged()
-    result = ready("ledger", "erase", "0", "--reason", "  ", "--actor", "human:dpo")
-    expect_error(result, "reason")
+def test_export_unknown_format(ready: Cli, tmp_path: Path, subtests: pytest.Subtests) -> None:
+    for fmt in ["csv", "JSONL", ""]:
+        with subtests.test(fmt=fmt), writes_nothing(ready, tmp_path):
+            expect_error(ready("ledger", "export", "--format", fmt), f"format {fmt!r}", "jsonl")
 
 
-@pytest.mark.parametrize("fmt", ["csv", "JSONL", ""])
-def test_export_unknown_format(ready: Cli, unchanged: Callable[[], None], fmt: str) -> None:
-    unchanged()
-    expect_error(ready("ledger", "export", "--format", fmt), f"format {fmt!r}", "jsonl")
-
-
-def test_verify_with_a_checkpoint_of_another_log(
-    ready: Cli, unchanged: Callable[[], None], tmp_path: Path
-) -> None:
-    other = Signer(Ed25519PrivateKey.generate(), ready.verifier().name)
-    forged = tmp_path / "forged.note"
-    forged.write_text(Checkpoint.sign(other, 2, b"\x00" * 32).note, encoding="utf-8")
-    unchanged()
-    expect_error(ready("ledger", "verify", "--checkpoint", str(forged)), "not signed by key")
-
-
-def test_consistency_with_a_missing_or_foreign_checkpoint(
-    ready: Cli, unchanged: Callable[[], None], tmp_path: Path
-) -> None:
+def test_bad_checkpoint_files(ready: Cli, tmp_path: Path) -> None:
     ready.ok("ledger", "checkpoint")  # the current tree is checkpointed already
-    other = Signer(Ed25519PrivateKey.generate(), "someone.else/log")
-    foreign = tmp_path / "foreign.note"
-    foreign.write_text(Checkpoint.sign(other, 1, b"\x00" * 32).note, encoding="utf-8")
-    unchanged()
-    missing = tmp_path / "missing.note"
-    expect_error(ready("ledger", "consistency", str(missing)), str(missing), "does not exist")
-    expect_error(ready("ledger", "consistency", str(foreign)), "not signed by key")
-
-
-def test_consistency_with_a_checkpoint_the_log_does_not_extend(
-    ready: Cli, unchanged: Callable[[], None], tmp_path: Path
-) -> None:
-    ready.ok("ledger", "checkpoint")
-    signer_pem = ready.signing_key.read_bytes()
-    key = serialization.load_pem_private_key(signer_pem, password=None)
+    verifier = ready.verifier()
+    key = serialization.load_pem_private_key(ready.signing_key.read_bytes(), password=None)
     assert isinstance(key, Ed25519PrivateKey)
-    lie = Signer(key, ready.verifier().name)
-    bogus = tmp_path / "bogus.note"
-    bogus.write_text(Checkpoint.sign(lie, 2, b"\x07" * 32).note, encoding="utf-8")
-    unchanged()
-    expect_error(ready("ledger", "consistency", str(bogus)), "two root hashes differ")
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    impostor = notes / "impostor.note"  # right name, wrong key
+    impostor.write_text(
+        Checkpoint.sign(Signer(Ed25519PrivateKey.generate(), verifier.name), 2, bytes(32)).note,
+        encoding="utf-8",
+    )
+    foreign = notes / "foreign.note"  # another log altogether
+    foreign.write_text(
+        Checkpoint.sign(Signer(Ed25519PrivateKey.generate(), "other.log"), 1, bytes(32)).note,
+        encoding="utf-8",
+    )
+    lie = notes / "lie.note"  # signed by the ledger's own key, but for another root
+    lie.write_text(Checkpoint.sign(Signer(key, verifier.name), 2, b"\x07" * 32).note, "utf-8")
+    missing = notes / "missing.note"
+
+    with writes_nothing(ready, tmp_path):
+        expect_error(ready("ledger", "verify", "--checkpoint", str(impostor)), "not signed by key")
+        expect_error(ready("ledger", "verify", "--checkpoint", str(missing)), "does not exist")
+        expect_error(ready("ledger", "consistency", str(missing)), str(missing), "does not exist")
+        expect_error(ready("ledger", "consistency", str(foreign)), "not signed by key")
+        expect_error(ready("ledger", "consistency", str(lie)), "two root hashes differ")
+    # verify with a lying checkpoint reports the log as not matching it (exit 1, no error line)
+    result = ready("ledger", "verify", "--checkpoint", str(lie))
+    assert result.code == 1
+    assert "NOT intact" in result.out
 
 
 # -- verify-receipt: offline, bad files -----------------------------------------------------
 
 
 @pytest.fixture
-def offline(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Cli:
+def offline(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> Cli:
     """A CLI with no home and no database: verify-receipt needs neither."""
     return Cli(Settings(home=tmp_path / "no-home"), capsys, monkeypatch)
 
@@ -651,9 +642,7 @@ def test_verify_receipt_json_but_not_a_receipt(
     expect_error(_verify_receipt(offline, receipt, vkey_file), needle)
 
 
-def test_verify_receipt_missing_receipt_file(
-    offline: Cli, vkey_file: Path, tmp_path: Path
-) -> None:
+def test_verify_receipt_missing_receipt_file(offline: Cli, vkey_file: Path, tmp_path: Path) -> None:
     missing = tmp_path / "missing.json"
     expect_error(_verify_receipt(offline, missing, vkey_file), str(missing), "does not exist")
 

@@ -72,8 +72,9 @@ def demo(
             f"({entries / elapsed:,.0f}/s, group commit); last index {last.index}"
         )
         t.ledger.erase(5, "GDPR erasure request #4711", "human:dpo")
-        console.print("erased the payload of entry 5 (the erasure is itself entry "
-                      f"{t.ledger.size - 1})")
+        console.print(
+            f"erased the payload of entry 5 (the erasure is itself entry {t.ledger.size - 1})"
+        )
         cp = t.ledger.checkpoint()
         console.print(Panel(cp.note.rstrip(), title=f"signed checkpoint, size {cp.size}"))
         receipt = t.ledger.receipt(42)

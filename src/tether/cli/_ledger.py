@@ -75,9 +75,7 @@ def tail(
     table = Table("index", "timestamp", "kind", "actor", "subject", "payload")
     for e in entries:
         payload = "(erased)" if e.erased else orjson.dumps(e.payload).decode()
-        table.add_row(
-            str(e.index), e.timestamp, e.kind, e.actor, e.subject or "", payload[:60]
-        )
+        table.add_row(str(e.index), e.timestamp, e.kind, e.actor, e.subject or "", payload[:60])
     Console().print(table)
 
 

@@ -17,9 +17,7 @@ __all__ = ["ENTRY_VERSION", "Entry", "encode_entry", "payload_digest", "validate
 ENTRY_VERSION = 1
 _KIND = re.compile(r"^[a-z][a-z0-9_]*(?:[.-][a-z][a-z0-9_]*)*$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-_ENTRY_KEYS = frozenset(
-    {"actor", "index", "kind", "payload_digest", "subject", "timestamp", "v"}
-)
+_ENTRY_KEYS = frozenset({"actor", "index", "kind", "payload_digest", "subject", "timestamp", "v"})
 _DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 
 
@@ -84,7 +82,8 @@ class Entry:
     """One ledger entry, and its payload when it was read with one.
 
     Example:
-        >>> raw = encode_entry(7, "2026-01-01T00:00:00.000000Z", "decision", "bot", None, "sha256:" + "0" * 64)
+        >>> digest = "sha256:" + "0" * 64
+        >>> raw = encode_entry(7, "2026-01-01T00:00:00.000000Z", "decision", "bot", None, digest)
         >>> Entry.parse(raw).index
         7
     """

@@ -302,8 +302,16 @@ class Ledger:
                     nodes.append((node_key(level, node_index), digest))
                 rows.append((index, raw, leaf, req.payload))
                 entries.append(
-                    Entry(index, stamp, req.kind, req.actor, req.subject, req.digest, raw,
-                          orjson.loads(req.payload))
+                    Entry(
+                        index,
+                        stamp,
+                        req.kind,
+                        req.actor,
+                        req.subject,
+                        req.digest,
+                        raw,
+                        orjson.loads(req.payload),
+                    )
                 )
             new_head = repo.Head(
                 tree.size, tree.to_bytes(), tree.root(), head.checkpoint_size, head.checkpoint_at
@@ -434,9 +442,7 @@ class Ledger:
         entry = self.get(index)
         with self.store.read() as conn:
             latest = repo.checkpoint_rows(conn, min_size=index + 1, latest=True)
-        cp = (
-            Checkpoint.open(latest[0].note, self.verifier) if latest else self.checkpoint()
-        )
+        cp = Checkpoint.open(latest[0].note, self.verifier) if latest else self.checkpoint()
         proof = self.inclusion_proof(index, cp.size)
         return Receipt(
             entry=entry.raw,

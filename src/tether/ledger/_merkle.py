@@ -169,7 +169,7 @@ class CompactRange:
 
     def copy(self) -> CompactRange:
         """Returns an independent copy."""
-        other = CompactRange.__new__(CompactRange)
+        other = type(self).__new__(type(self))
         other.size, other.hashes = self.size, self.hashes.copy()
         return other
 

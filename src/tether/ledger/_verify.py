@@ -10,22 +10,29 @@ compared with it. The report names the first bad index and what is wrong.
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Callable
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
-import orjson
 from sqlalchemy import Connection
 
-from tether.errors import SignatureError
+from tether.errors import SignatureError, StoreError
 from tether.ledger._merkle import CompactRange, node_key
 from tether.ledger._note import Checkpoint, Verifier
+from tether.ledger._segment import (
+    SEGMENT_LEVEL,
+    SegmentResult,
+    check_segment,
+    read_frame,
+    write_frame,
+)
 from tether.store import Store
 from tether.store import ledger_repo as repo
 
 __all__ = ["Problem", "VerifyReport", "verify_ledger"]
-
-_ERASE_KIND = "payload.erased"
 
 
 @dataclass(frozen=True)
@@ -79,11 +86,24 @@ def verify_ledger(
     *,
     extra: Checkpoint | None = None,
     progress: Callable[[int, int], None] | None = None,
+    workers: int | None = None,
+    segment_level: int = SEGMENT_LEVEL,
 ) -> VerifyReport:
     """Recompute the log from its rows and compare it with everything that vouches for it.
 
-    ``extra`` is a checkpoint the caller kept (already signature-checked by them or
-    parsed with :meth:`Checkpoint.open`). ``progress(done, total)`` is called per chunk.
+    ``extra`` is a checkpoint the caller kept (parse it with :meth:`Checkpoint.open`,
+    which checks its signature). ``progress(done, total)`` is called per segment.
+    The log is checked in aligned segments of ``2**segment_level`` entries; with
+    ``workers`` > 1 (default: one per CPU, up to 4, once the log spans 4 segments)
+    worker processes check segments in parallel, each on its own connection.
+
+    Example:
+        >>> from tether.testing import temporary_tether
+        >>> t = temporary_tether()
+        >>> _ = t.ledger.append("decision", "bot", {"verdict": "allow"})
+        >>> verify_ledger(t.store, t.ledger.verifier).ok
+        True
+        >>> t.close()
     """
     report = VerifyReport()
     with store.read() as conn:
@@ -93,11 +113,27 @@ def verify_ledger(
         expected = _checkpoints(conn, verifier, report)
         if extra is not None:
             expected.setdefault(extra.size, []).append((extra.root, "the checkpoint you gave"))
-        tree = _walk(conn, report, expected, head_size, progress)
+        stop = max(head_size, repo.max_index(conn) + 1)
+        width = 1 << segment_level
+        plan = [
+            (start, min(start + width, stop), [s for s in expected if start < s <= start + width])
+            for start in range(0, max(stop, 1), width)
+        ]
+        count = _worker_count(workers, len(plan), store)
+        if count > 1:
+            target = repo.raw_target(store.url.render_as_string(hide_password=False))
+            segments = _parallel(target, plan, segment_level, count)
+        else:
+            reader = repo.raw_reader(conn)
+            segments = (check_segment(reader, *p, segment_level) for p in plan)
+        try:
+            tree = _walk(conn, report, expected, segments, segment_level, stop, progress)
+        finally:
+            segments.close()
     total = tree.size
     if head is None:
         report.problems.append(Problem(None, "the ledger has no head row (not initialised)"))
-    elif total != head.size or tree.root() != head.root:
+    elif report.ok and (total != head.size or tree.root() != head.root):
         report.problems.append(
             Problem(
                 min(total, head.size),
@@ -133,123 +169,125 @@ def _checkpoints(
     return expected
 
 
+def _worker_count(workers: int | None, segments: int, store: Store) -> int:
+    if store.dialect == "sqlite" and (store.url.database or ":memory:") == ":memory:":
+        return 1
+    if workers is None:
+        return min(os.cpu_count() or 1, 4) if segments >= 4 else 1
+    return max(1, min(workers, segments))
+
+
+def _parallel(
+    target: tuple[str, str], plan: list[tuple[int, int, list[int]]], level: int, count: int
+) -> Generator[SegmentResult, None, None]:
+    """Check segments in ``count`` worker processes; yield the results in order."""
+    # The workers must import this very tether, installed or not.
+    here = str(Path(__file__).resolve().parents[2])
+    path = os.pathsep.join(p for p in (here, os.environ.get("PYTHONPATH")) if p)
+    workers = [
+        subprocess.Popen(
+            [sys.executable, "-m", "tether.ledger._segment", *target],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            env={**os.environ, "PYTHONPATH": path},
+        )
+        for _ in range(count)
+    ]
+    try:
+        # Worker w takes segments w, w + count, ...; each has up to two queued.
+        sent = 0
+        for position in range(len(plan)):
+            while sent < len(plan) and sent < position + 2 * count:
+                pipe = workers[sent % count].stdin
+                assert pipe is not None
+                write_frame(pipe, (*plan[sent], level))
+                sent += 1
+            out = workers[position % count].stdout
+            assert out is not None
+            result = read_frame(out)
+            if not isinstance(result, SegmentResult):
+                raise StoreError(
+                    f"verification worker {position % count} died; rerun with workers=1"
+                )
+            yield result
+    finally:
+        for worker in workers:
+            if worker.stdin is not None:
+                worker.stdin.close()
+            worker.kill() if worker.poll() is None and sent < len(plan) else None
+            worker.wait()
+            if worker.stdout is not None:
+                worker.stdout.close()
+
+
 def _walk(
     conn: Connection,
     report: VerifyReport,
     expected: dict[int, list[tuple[bytes, str]]],
-    head_size: int,
+    segments: Iterator[SegmentResult],
+    segment_level: int,
+    stop: int,
     progress: Callable[[int, int], None] | None,
 ) -> CompactRange:
-    tree = CompactRange()
-    sha256 = hashlib.sha256
-    loads = orjson.loads
-    problems = report.problems
-    nodes = _NodeStream(conn)
+    """Take segment results in order, fold their roots, compare checkpoint roots."""
+    width = 1 << segment_level
+    upper = CompactRange()  # over whole segments' roots: nodes above the segment level
+    upper_nodes: dict[int, tuple[bytes, int, int]] = {}
     good_until = 0  # every checkpoint up to here matched
-    for chunk in repo.iter_entry_rows(conn):
-        for idx, raw, stored_leaf, payload, erased_by in chunk:
-            index = tree.size
-            if idx != index:
-                problems.append(
-                    Problem(index, f"entry {index} is missing (the next stored row is {idx})")
+    for seg in segments:
+        start = seg.start
+        report.nodes_checked += seg.nodes_checked
+        found: list[Problem] = []
+        for size in sorted(seg.checkpoint_frontiers):
+            root = CompactRange(size, upper.hashes + seg.checkpoint_frontiers[size]).root()
+            wrong = [what for want, what in expected[size] if want != root]
+            if wrong:
+                found.append(
+                    Problem(
+                        good_until,
+                        f"the log differs from {wrong[0]}: an entry in "
+                        f"{good_until}..{size - 1} was rewritten",
+                    )
                 )
-                return tree
-            problem = _check_entry(conn, index, raw, payload, erased_by, loads)
-            leaf = sha256(b"\x00" + raw).digest()
-            if problem is None and leaf != stored_leaf:
-                problem = "entry bytes changed after they were appended (leaf hash differs)"
-            if problem is not None:
-                problems.append(Problem(index, problem))
-                return tree
-            for level, node_index, digest in tree.append(leaf):
-                if not nodes.check(node_key(level, node_index), digest):
-                    start = node_index << level
-                    problems.append(
-                        Problem(
-                            start,
-                            f"entries {start}..{start + (1 << level) - 1} differ from the "
-                            f"Merkle node recorded when they were appended",
-                        )
-                    )
-                    return tree
-            for root, what in expected.get(tree.size, ()):
-                if root != tree.root():
-                    problems.append(
-                        Problem(
-                            good_until,
-                            f"the log differs from {what}: an entry in "
-                            f"{good_until}..{tree.size - 1} was rewritten",
-                        )
-                    )
-                    return tree
-            if tree.size in expected:
-                good_until = tree.size
-        report.entries_checked = tree.size
-        report.nodes_checked = nodes.checked
+                break
+            good_until = size
+        if seg.problem is not None:
+            found.append(Problem(*seg.problem))
+        report.entries_checked = start + seg.good
         if progress is not None:
-            progress(tree.size, head_size)
+            progress(start + seg.good, stop)
+        if found or seg.good < width:
+            tree = CompactRange(start + seg.good, upper.hashes + seg.frontier)
+            if found:
+                report.problems.append(min(found, key=lambda p: p.index or 0))
+            else:
+                _check_upper_nodes(conn, upper_nodes, report)
+            return tree
+        for level, index, digest in upper.append(seg.frontier[0]):
+            upper_nodes[node_key(level + segment_level, index)] = (
+                digest,
+                level + segment_level,
+                index,
+            )
+    tree = CompactRange(upper.size * width, upper.hashes)
+    _check_upper_nodes(conn, upper_nodes, report)
     return tree
 
 
-def _check_entry(
-    conn: Connection,
-    index: int,
-    raw: bytes,
-    payload: bytes | None,
-    erased_by: int | None,
-    loads: Callable[[bytes], object],
-) -> str | None:
-    try:
-        obj = loads(raw)
-    except orjson.JSONDecodeError:
-        return "entry is not valid JSON"
-    if not isinstance(obj, dict):
-        return "entry is not a JSON object"
-    if obj.get("index") != index:
-        return f"row {index} holds the entry of index {obj.get('index')!r} (moved, inserted or swapped)"
-    digest = obj.get("payload_digest")
-    if payload is not None:
-        if "sha256:" + hashlib.sha256(payload).hexdigest() != digest:
-            return "payload changed after it was appended (digest differs)"
-        return None
-    if erased_by is None:
-        return "payload is missing and no erase entry accounts for it"
-    return _check_erasure(conn, index, erased_by)
-
-
-def _check_erasure(conn: Connection, index: int, erased_by: int) -> str | None:
-    rows = repo.entry_rows(conn, erased_by, erased_by + 1)
-    if erased_by <= index or not rows:
-        return f"payload erased by entry {erased_by}, which does not exist after it"
-    try:
-        eraser = orjson.loads(rows[0].entry)
-    except orjson.JSONDecodeError:
-        return f"payload erased by entry {erased_by}, which is not valid JSON"
-    if (
-        not isinstance(eraser, dict)
-        or eraser.get("kind") != _ERASE_KIND
-        or eraser.get("subject") != f"ledger/{index}"
-    ):
-        return f"payload erased by entry {erased_by}, which is not an erasure of this entry"
-    return None
-
-
-class _NodeStream:
-    """Stored Merkle nodes in key (creation) order, compared as the tree is rebuilt."""
-
-    def __init__(self, conn: Connection) -> None:
-        self._chunks = repo.iter_node_rows(conn)
-        self._rows: list[tuple[int, bytes]] = []
-        self._pos = 0
-        self.checked = 0
-
-    def check(self, key: int, digest: bytes) -> bool:
-        if self._pos >= len(self._rows):
-            self._rows = next(self._chunks, [])
-            self._pos = 0
-        if self._pos >= len(self._rows):
-            return False
-        stored_key, stored = self._rows[self._pos]
-        self._pos += 1
-        self.checked += 1
-        return stored_key == key and stored == digest
+def _check_upper_nodes(
+    conn: Connection, nodes: dict[int, tuple[bytes, int, int]], report: VerifyReport
+) -> None:
+    stored = repo.node_hashes(conn, nodes)
+    report.nodes_checked += len(nodes)
+    for key in sorted(nodes):
+        digest, level, index = nodes[key]
+        if stored.get(key) != digest:
+            first = index << level
+            report.problems.append(
+                Problem(
+                    first,
+                    f"entries {first}..{first + (1 << level) - 1} differ from the Merkle "
+                    "node recorded when they were appended",
+                )
+            )
+            return

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
@@ -25,7 +26,6 @@ from sqlalchemy.engine import URL
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 from sqlalchemy.pool import NullPool
 
-from alembic import command
 from tether.errors import ConfigurationError, SchemaVersionError, StoreError
 
 __all__ = ["Store", "open_store"]
@@ -204,8 +204,7 @@ def open_store(
         except OperationalError as exc:
             store.close()
             raise StoreError(
-                f"cannot open database {parsed.render_as_string(hide_password=True)}: "
-                f"{exc.orig}"
+                f"cannot open database {parsed.render_as_string(hide_password=True)}: {exc.orig}"
             ) from exc
         except BaseException:
             store.close()

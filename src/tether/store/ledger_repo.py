@@ -6,10 +6,11 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, func, insert, make_url, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from tether.store._raw import RawReader, connect_raw
 from tether.store.tables import (
     ledger_checkpoints,
     ledger_entries,
@@ -30,7 +31,6 @@ __all__ = [
     "insert_batch",
     "insert_checkpoint",
     "iter_entry_rows",
-    "iter_node_rows",
     "leaf_hashes",
     "lock_head",
     "node_hashes",
@@ -75,7 +75,8 @@ class CheckpointRow:
 
 def get_meta(conn: Connection) -> dict[str, str]:
     """Return the ledger's metadata (origin, verifier key, ...)."""
-    return {k: v for k, v in conn.execute(select(ledger_meta.c.key, ledger_meta.c.value))}
+    rows = conn.execute(select(ledger_meta.c.key, ledger_meta.c.value))
+    return {str(k): str(v) for k, v in rows}
 
 
 def set_meta(conn: Connection, values: Mapping[str, str]) -> None:
@@ -110,7 +111,9 @@ def _driver_sql(conn: Connection, sql: str) -> str:
 def _head(conn: Connection, *, for_update: bool) -> Head | None:
     # The hot path of every append: plain driver SQL skips SQLAlchemy's statement
     # compilation and cache-key work (about 60 us a statement).
-    sql = _HEAD_SQL + " FOR UPDATE" if for_update and conn.dialect.name == "postgresql" else _HEAD_SQL
+    sql = _HEAD_SQL
+    if for_update and conn.dialect.name == "postgresql":
+        sql += " FOR UPDATE"
     row = conn.exec_driver_sql(sql).first()
     if row is None:
         return None
@@ -130,7 +133,9 @@ def lock_head(conn: Connection) -> Head | None:
     return _head(conn, for_update=True)
 
 
-_INSERT_ENTRY = "INSERT INTO ledger_entries (idx, entry, leaf, payload, erased_by) VALUES (?, ?, ?, ?, NULL)"
+_INSERT_ENTRY = (
+    "INSERT INTO ledger_entries (idx, entry, leaf, payload, erased_by) VALUES (?, ?, ?, ?, NULL)"
+)
 _INSERT_NODE = "INSERT INTO ledger_nodes (key, hash) VALUES (?, ?)"
 _UPDATE_HEAD = (
     "UPDATE ledger_head SET size = ?, frontier = ?, root = ?, checkpoint_size = ?, "
@@ -206,33 +211,37 @@ def entry_rows(
     return [_entry_row(r) for r in conn.execute(stmt)]
 
 
+_STREAM_ENTRIES = (
+    "SELECT idx, entry, leaf, payload, erased_by FROM ledger_entries "
+    "WHERE idx > ? ORDER BY idx LIMIT ?"
+)
+
+
+def _stream(conn: Connection, sql: str, chunk: int) -> Iterator[list[tuple[Any, ...]]]:
+    # Verification reads every row: the DBAPI cursor hands back plain tuples of
+    # bytes, without SQLAlchemy's per-row Result machinery (about 1 us a row).
+    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    sql = _driver_sql(conn, sql)
+    after = -1
+    try:
+        while True:
+            cursor.execute(sql, (after, chunk))
+            rows: list[tuple[Any, ...]] = list(cursor.fetchall())
+            if not rows:
+                return
+            yield rows
+            after = rows[-1][0]
+    finally:
+        cursor.close()
+
+
 def iter_entry_rows(conn: Connection, chunk: int = 20_000) -> Iterator[list[tuple[Any, ...]]]:
     """Yield every stored entry in index order, in chunks of raw tuples.
 
     Keyset pagination keeps memory bounded on both dialects; rows are
     ``(idx, entry, leaf, payload, erased_by)`` exactly as stored.
     """
-    after = -1
-    stmt = select(*_ENTRY_COLUMNS).order_by(ledger_entries.c.idx).limit(chunk)
-    while True:
-        rows = [tuple(r) for r in conn.execute(stmt.where(ledger_entries.c.idx > after))]
-        if not rows:
-            return
-        yield rows
-        after = int(rows[-1][0])
-
-
-def iter_node_rows(conn: Connection, chunk: int = 50_000) -> Iterator[list[tuple[int, bytes]]]:
-    """Yield every stored Merkle node ``(key, hash)`` in key (creation) order."""
-    after = -1
-    stmt = select(ledger_nodes.c.key, ledger_nodes.c.hash).order_by(ledger_nodes.c.key)
-    stmt = stmt.limit(chunk)
-    while True:
-        rows = [(int(k), bytes(h)) for k, h in conn.execute(stmt.where(ledger_nodes.c.key > after))]
-        if not rows:
-            return
-        yield rows
-        after = rows[-1][0]
+    return _stream(conn, _STREAM_ENTRIES, chunk)
 
 
 def leaf_hashes(conn: Connection, indices: Iterable[int]) -> dict[int, bytes]:
@@ -272,11 +281,6 @@ def checkpoint_rows(
     return [CheckpointRow(int(s), bytes(r), str(n), float(c)) for s, r, n, c in conn.execute(stmt)]
 
 
-def count_entries(conn: Connection) -> int:
-    """Return the number of stored entry rows (whatever their indices)."""
-    return int(conn.execute(select(func.count()).select_from(ledger_entries)).scalar_one())
-
-
 def update_head_checkpoint(size: int, at: float) -> Any:
     """Statement recording that the head was checkpointed at ``size``."""
     return (
@@ -284,3 +288,25 @@ def update_head_checkpoint(size: int, at: float) -> Any:
         .where(ledger_head.c.id == _HEAD_ID)
         .values(checkpoint_size=size, checkpoint_at=at)
     )
+
+
+def max_index(conn: Connection) -> int:
+    """Return the largest stored entry index, or -1 when there is none."""
+    value = conn.execute(select(func.max(ledger_entries.c.idx))).scalar_one()
+    return -1 if value is None else int(value)
+
+
+def raw_reader(conn: Connection) -> RawReader:
+    """A bulk reader sharing ``conn``'s DBAPI connection (and so its transaction)."""
+    return RawReader(conn.connection.dbapi_connection, conn.dialect.name)
+
+
+def raw_target(url: str) -> tuple[str, str]:
+    """Return ``(dialect, target)`` for :func:`connect_raw` in a worker process."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        return "sqlite", str(parsed.database)
+    return "postgresql", parsed.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+__all__ += ["RawReader", "connect_raw", "max_index", "raw_reader", "raw_target"]

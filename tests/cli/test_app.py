@@ -1,0 +1,532 @@
+"""The ``tether`` app as a whole: init, db upgrade, keys, demo, settings and the error contract.
+
+Commands run in-process through ``tether.cli.main`` (which always ends in SystemExit);
+two tests run the installed ``tether`` script in a real subprocess.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import stat
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from sqlalchemy import create_engine, inspect, make_url, text
+from sqlalchemy.pool import NullPool
+
+from tether import Settings
+from tether.cli import main
+from tether.ledger import load_verifier
+
+TETHER = Path(sys.executable).with_name("tether")
+HEAD_REVISION = "0001"
+PAYLOAD = b'{"verdict": "allow"}'
+
+
+# -- harness ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Result:
+    code: int
+    out: str
+    err: str
+
+
+@dataclass
+class Cli:
+    settings: Settings
+    capsys: pytest.CaptureFixture[str]
+    monkeypatch: pytest.MonkeyPatch
+
+    @property
+    def home(self) -> Path:
+        return self.settings.home
+
+    @property
+    def url(self) -> str:
+        return self.settings.database_url
+
+    def bare(self, *args: str, stdin: bytes = b"") -> Result:
+        self.monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(stdin)))
+        self.capsys.readouterr()
+        with pytest.raises(SystemExit) as info:
+            main(list(args))
+        out, err = self.capsys.readouterr()
+        code = info.value.code
+        return Result(code if isinstance(code, int) else 1, out, err)
+
+    def __call__(self, *args: str, stdin: bytes = b"") -> Result:
+        return self.bare("--home", str(self.home), "--database-url", self.url, *args, stdin=stdin)
+
+    def ok(self, *args: str, stdin: bytes = b"") -> str:
+        result = self(*args, stdin=stdin)
+        assert result.code == 0, result
+        return result.out
+
+
+def expect_error(result: Result, *needles: str) -> str:
+    """Assert one clear ``error:`` line naming every needle, nothing on stdout, exit != 0."""
+    assert result.code != 0, result
+    lines = result.err.splitlines()
+    assert len(lines) == 1, result.err
+    assert lines[0].startswith("error: "), lines[0]
+    for needle in needles:
+        assert needle in lines[0], (needle, lines[0])
+    assert result.out == "", result.out
+    return lines[0]
+
+
+def _is_sqlite(url: str) -> bool:
+    return make_url(url).get_backend_name() == "sqlite"
+
+
+def _sqlite_file(url: str) -> Path:
+    return Path(make_url(url).database or "")
+
+
+def db_tables(url: str) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of every table; a SQLite file that does not exist is not created."""
+    if _is_sqlite(url) and not _sqlite_file(url).exists():
+        return {}
+    engine = create_engine(url, poolclass=NullPool)
+    try:
+        names = sorted(inspect(engine).get_table_names())
+        with engine.connect() as conn:
+            return {
+                name: sorted(
+                    (tuple(r) for r in conn.execute(text(f'SELECT * FROM "{name}"'))), key=repr
+                )
+                for name in names
+            }
+    finally:
+        engine.dispose()
+
+
+def snapshot(root: Path, url: str) -> tuple[dict[str, bytes | None], dict[str, Any]]:
+    files = {
+        str(p.relative_to(root)): (p.read_bytes() if p.is_file() else None)
+        for p in sorted(root.rglob("*"))
+    }
+    return files, db_tables(url)
+
+
+@contextmanager
+def writes_nothing(root: Path, url: str) -> Iterator[None]:
+    """Assert the block changes no file or folder under ``root`` and no database row."""
+    files, rows = snapshot(root, url)
+    yield
+    after_files, after_rows = snapshot(root, url)
+    assert after_files == files, "files under the test folder changed"
+    assert after_rows == rows, "database rows changed"
+
+
+def drop_everything(url: str) -> None:
+    if _is_sqlite(url):
+        db = _sqlite_file(url)
+        for path in db.parent.glob(db.name + "*"):
+            path.unlink()
+        return
+    engine = create_engine(url, poolclass=NullPool)
+    try:
+        with engine.begin() as conn:
+            for name in inspect(engine).get_table_names():
+                conn.execute(text(f'DROP TABLE "{name}" CASCADE'))
+    finally:
+        engine.dispose()
+
+
+def execute(url: str, sql: str, **params: Any) -> None:
+    engine = create_engine(url, poolclass=NullPool)
+    try:
+        with engine.begin() as conn:
+            conn.execute(text(sql), params)
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
+    for name in list(os.environ):
+        if name.startswith("TETHER_") and name != "TETHER_TEST_POSTGRES_URL":
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("COLUMNS", "200")
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    monkeypatch.chdir(cwd)
+    yield
+    assert list(cwd.iterdir()) == [], "a command wrote into the working directory"
+
+
+@pytest.fixture
+def cli(
+    settings: Settings, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> Cli:
+    return Cli(settings, capsys, monkeypatch)
+
+
+@pytest.fixture
+def ready(cli: Cli) -> Cli:
+    """An initialised tether with two entries and a checkpoint."""
+    cli.ok("init")
+    for n in range(2):
+        cli.ok("ledger", "append", "--kind", "decision", "--actor", f"svc:{n}", stdin=PAYLOAD)
+    cli.ok("ledger", "checkpoint")
+    return cli
+
+
+def _sqlite_cli(
+    home: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> Cli:
+    """A CLI on the default database, HOME/tether.db."""
+    settings = Settings(home=home)
+    return Cli(settings, capsys, monkeypatch)
+
+
+# -- subprocess: the installed script --------------------------------------------------------
+
+
+def test_help_lists_every_command(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cli = _sqlite_cli(tmp_path / "unused", capsys, monkeypatch)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TETHER_")}
+    env["COLUMNS"] = "200"
+    proc = subprocess.run(
+        [str(TETHER), "--help"], capture_output=True, text=True, env=env, timeout=60, check=False
+    )
+    assert proc.returncode == 0, proc.stderr
+    for command in ("init", "ledger", "db", "keys", "demo"):
+        assert f" {command} " in proc.stdout, command
+
+    groups = {
+        "ledger": (
+            "append",
+            "show",
+            "tail",
+            "checkpoint",
+            "verify",
+            "proof",
+            "verify-receipt",
+            "consistency",
+            "erase",
+            "export",
+        ),
+        "db": ("upgrade",),
+        "keys": ("export-public",),
+    }
+    for group, commands in groups.items():
+        result = cli.bare(group, "--help")
+        assert result.code == 0, result
+        for command in commands:
+            assert f" {command} " in result.out, (group, command)
+
+
+def test_script_error_is_one_line_and_exit_1(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TETHER_")}
+    home = tmp_path / "never"
+    proc = subprocess.run(
+        [str(TETHER), "--home", str(home), "ledger", "show", "0"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 1
+    assert proc.stdout == ""
+    assert proc.stderr.splitlines() == [
+        f"error: database folder {home.absolute()} does not exist; run 'tether init' or create it"
+    ]
+    assert not home.exists()
+
+
+# -- init, db upgrade, keys ------------------------------------------------------------------
+
+
+def test_init_is_idempotent(cli: Cli) -> None:
+    first = cli.ok("init")
+    assert first.startswith(f"initialised {cli.home} (log tether.local/")
+    key_path = cli.home / "keys" / "ledger.key"
+    pub_path = cli.home / "keys" / "ledger.pub"
+    assert f"public key: {pub_path}" in first
+    assert stat.S_IMODE(key_path.stat().st_mode) == 0o600
+    key, pub = key_path.read_bytes(), pub_path.read_bytes()
+    origin = load_verifier(pub_path).name
+    assert f"(log {origin})" in first
+    cli.ok("ledger", "append", "--kind", "decision", "--actor", "bot", stdin=PAYLOAD)
+    rows = db_tables(cli.url)
+
+    second = cli.ok("init")
+    assert second == first
+    assert key_path.read_bytes() == key
+    assert pub_path.read_bytes() == pub
+    assert db_tables(cli.url) == rows
+    assert orjson.loads(cli.ok("ledger", "show", "0"))["actor"] == "bot"
+
+
+def test_init_records_the_key_and_origin_in_the_database(cli: Cli) -> None:
+    cli.ok("init")
+    verifier = load_verifier(cli.home / "keys" / "ledger.pub")
+    meta = dict(db_tables(cli.url)["ledger_meta"])
+    assert meta["origin"] == verifier.name
+    assert meta["verifier_key"] == verifier.vkey
+
+
+def test_init_on_the_default_sqlite_database(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home = tmp_path / "deep" / "home"
+    cli = _sqlite_cli(home, capsys, monkeypatch)
+    cli.bare("--home", str(home), "init")
+    assert (home / "tether.db").is_file()
+    result = cli.bare("--home", str(home), "init")
+    assert result.code == 0, result
+    result = cli.bare("--home", str(home), "ledger", "verify")
+    assert result.code == 0, result
+    assert "intact" in result.out
+
+
+def test_home_from_the_environment(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home = tmp_path / "env-home"
+    monkeypatch.setenv("TETHER_HOME", str(home))
+    cli = _sqlite_cli(home, capsys, monkeypatch)
+    assert cli.bare("init").code == 0
+    assert (home / "tether.db").is_file()
+    assert cli.bare("ledger", "append", "--kind", "a", "--actor", "b", stdin=b"1").out == "0\n"
+
+
+def test_db_upgrade(ready: Cli) -> None:
+    rows = db_tables(ready.url)
+    assert ready.ok("db", "upgrade") == f"schema at revision {HEAD_REVISION}\n"
+    assert ready.ok("db", "upgrade") == f"schema at revision {HEAD_REVISION}\n"
+    assert db_tables(ready.url) == rows
+    assert rows["alembic_version"] == [(HEAD_REVISION,)]
+
+
+def test_db_upgrade_of_an_uninitialised_database(cli: Cli, tmp_path: Path) -> None:
+    if _is_sqlite(cli.url):
+        # no SQLite file is created: 'tether init' does that
+        with writes_nothing(tmp_path, cli.url):
+            expect_error(cli("db", "upgrade"), "no database at", "tether init")
+        assert not _sqlite_file(cli.url).exists()
+    else:
+        # a PostgreSQL database exists already: upgrade creates the schema in it
+        assert cli.ok("db", "upgrade") == f"schema at revision {HEAD_REVISION}\n"
+        assert db_tables(cli.url)["alembic_version"] == [(HEAD_REVISION,)]
+        cli.ok("init")
+
+
+def test_keys_export_public(ready: Cli, tmp_path: Path) -> None:
+    pub = (ready.home / "keys" / "ledger.pub").read_text(encoding="utf-8")
+    assert ready.ok("keys", "export-public") == pub
+    target = tmp_path / "out.pub"
+    assert ready.ok("keys", "export-public", "--output", str(target)) == f"wrote {target}\n"
+    assert target.read_text(encoding="utf-8") == pub
+    # without the private key, the exported public key is used
+    (ready.home / "keys" / "ledger.key").unlink()
+    assert ready.ok("keys", "export-public") == pub
+
+
+def test_demo(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cli = _sqlite_cli(tmp_path / "unused", capsys, monkeypatch)
+    home = tmp_path / "demo"
+    result = cli.bare("demo", "--home", str(home), "--fresh", "--entries", "1300")
+    assert result.code == 0, result
+    assert "offline receipt check" in result.out
+    assert "first bad index" in result.out
+    assert "demo complete" in result.out
+    assert (home / "receipt-42.json").is_file()
+    assert (home / "keys" / "ledger.pub").is_file()
+
+
+def test_demo_with_few_entries_does_not_crash(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--entries`` below the demo's hard-coded tamper index (1234) must not traceback."""
+    cli = _sqlite_cli(tmp_path / "unused", capsys, monkeypatch)
+    result = cli.bare("demo", "--home", str(tmp_path / "demo"), "--entries", "100")
+    if result.code != 0:
+        expect_error(result, "entries")
+
+
+# -- the error contract: one line, exit 1, nothing written -------------------------------------
+
+
+def _commands(note: Path) -> dict[str, tuple[tuple[str, ...], bytes]]:
+    """Every command that opens the tether, with arguments valid for a ready ledger."""
+    return {
+        "db upgrade": (("db", "upgrade"), b""),
+        "ledger append": (("ledger", "append", "--kind", "decision", "--actor", "x"), PAYLOAD),
+        "ledger show": (("ledger", "show", "0"), b""),
+        "ledger tail": (("ledger", "tail", "-n", "1"), b""),
+        "ledger checkpoint": (("ledger", "checkpoint"), b""),
+        "ledger verify": (("ledger", "verify"), b""),
+        "ledger proof": (("ledger", "proof", "0"), b""),
+        "ledger consistency": (("ledger", "consistency", str(note)), b""),
+        "ledger erase": (("ledger", "erase", "0", "--reason", "gdpr", "--actor", "h:x"), b""),
+        "ledger export": (("ledger", "export"), b""),
+        "keys export-public": (("keys", "export-public"), b""),
+    }
+
+
+def test_newer_schema_is_refused_by_every_command(
+    ready: Cli, tmp_path: Path, subtests: pytest.Subtests
+) -> None:
+    note = tmp_path / "old.note"
+    note.write_text(ready.ok("ledger", "checkpoint"), encoding="utf-8")
+    execute(ready.url, "UPDATE alembic_version SET version_num = '9999'")
+    commands = {"init": (("init",), b""), **_commands(note)}
+    for name, (args, stdin) in commands.items():
+        with subtests.test(command=name), writes_nothing(tmp_path, ready.url):
+            result = ready(*args, stdin=stdin)
+            expect_error(result, "schema revision '9999'", "newer than this tether", "upgrade")
+
+
+def test_uninitialised_home_is_not_created(
+    cli: Cli, tmp_path: Path, subtests: pytest.Subtests
+) -> None:
+    """No command but init creates the home or the database (or its tables)."""
+    note = tmp_path / "old.note"
+    note.write_text("origin\n1\nAA==\n", encoding="utf-8")
+    commands = _commands(note)
+    if not _is_sqlite(cli.url):
+        del commands["db upgrade"]  # on PostgreSQL that is its job: see above
+    for name, (args, stdin) in commands.items():
+        with subtests.test(command=name):
+            try:
+                with writes_nothing(tmp_path, cli.url):
+                    result = cli(*args, stdin=stdin)
+                    assert not cli.home.exists(), "the command created the home"
+                    assert db_tables(cli.url) == {}, "the command created the database"
+                    expect_error(result, "tether init")
+            finally:
+                drop_everything(cli.url)  # so each command starts from nothing
+
+
+@pytest.mark.parametrize("home_exists", [False, True])
+def test_uninitialised_default_home(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    subtests: pytest.Subtests,
+    home_exists: bool,
+) -> None:
+    home = tmp_path / "home"
+    if home_exists:
+        home.mkdir()
+    cli = _sqlite_cli(home, capsys, monkeypatch)
+    note = tmp_path / "old.note"
+    note.write_text("origin\n1\nAA==\n", encoding="utf-8")
+    needle = "no database at" if home_exists else f"database folder {home} does not exist"
+    for name, (args, stdin) in _commands(note).items():
+        with (
+            subtests.test(command=name),
+            writes_nothing(tmp_path, cli.settings.resolved_database_url()),
+        ):
+            expect_error(cli.bare("--home", str(home), *args, stdin=stdin), needle, "tether init")
+    assert not (home / "tether.db").exists()
+
+
+def test_init_does_not_replace_a_lost_key(ready: Cli, tmp_path: Path) -> None:
+    """Re-running init after the signing key was lost must not mint a new key (or a new .pub)."""
+    key = ready.home / "keys" / "ledger.key"
+    pub = ready.home / "keys" / "ledger.pub"
+    vkey = pub.read_bytes()
+    key.unlink()
+    with writes_nothing(tmp_path, ready.url):
+        result = ready("init")
+        assert not key.exists(), "init minted a new signing key for an existing ledger"
+        assert pub.read_bytes() == vkey, "init overwrote the ledger's public key"
+        expect_error(result, str(key))
+
+
+def test_init_with_a_corrupt_key_creates_no_database(cli: Cli, tmp_path: Path) -> None:
+    key = cli.home / "keys" / "ledger.key"
+    key.parent.mkdir(parents=True)
+    key.write_bytes(b"garbage")
+    with writes_nothing(tmp_path, cli.url):
+        result = cli("init")
+        assert db_tables(cli.url) == {}, "init created the database before reading the key"
+        expect_error(result, str(key), "corrupt")
+
+
+BAD_SETTINGS = [
+    ("TETHER_CHECKPOINT_EVERY", "-1"),
+    ("TETHER_CHECKPOINT_EVERY", "many"),
+    ("TETHER_DURABILITY", "bogus"),
+    ("TETHER_CHECKPOINT_INTERVAL", "-0.5"),
+    ("TETHER_SQLITE_BUSY_TIMEOUT_MS", "-5"),
+]
+
+
+def test_invalid_setting_in_the_environment(
+    ready: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, subtests: pytest.Subtests
+) -> None:
+    fresh = Cli(
+        Settings(home=tmp_path / "fresh", database_url=f"sqlite:///{tmp_path / 'fresh.db'}"),
+        ready.capsys,
+        monkeypatch,
+    )
+    for var, value in BAD_SETTINGS:
+        monkeypatch.setenv(var, value)
+        for who, cli, args, stdin in (
+            ("fresh init", fresh, ("init",), b""),
+            ("show", ready, ("ledger", "show", "0"), b""),
+            ("append", ready, ("ledger", "append", "--kind", "a", "--actor", "b"), b"{}"),
+        ):
+            with (
+                subtests.test(setting=var, value=value, command=who),
+                writes_nothing(tmp_path, ready.url),
+            ):
+                expect_error(cli(*args, stdin=stdin), f"setting {var}")
+        monkeypatch.delenv(var)
+    assert not fresh.home.exists()
+
+
+@pytest.mark.parametrize(
+    ("url", "needle"),
+    [
+        ("mysql://u@h/db", "'mysql' is not supported"),
+        ("not a url", "not a database URL"),
+    ],
+)
+def test_bad_database_url(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    url: str,
+    needle: str,
+) -> None:
+    home = tmp_path / "home"
+    cli = _sqlite_cli(home, capsys, monkeypatch)
+    before = sorted(tmp_path.rglob("*"))
+    expect_error(
+        cli.bare("--home", str(home), "--database-url", url, "ledger", "show", "0"), needle
+    )
+    monkeypatch.setenv("TETHER_DATABASE_URL", url)
+    expect_error(cli.bare("--home", str(home), "ledger", "tail"), needle)
+    assert sorted(tmp_path.rglob("*")) == before
+
+
+def test_home_that_cannot_be_created(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder", encoding="utf-8")
+    home = blocker / "home"
+    cli = _sqlite_cli(home, capsys, monkeypatch)
+    expect_error(cli.bare("--home", str(home), "init"), "cannot create TETHER_HOME", str(home))
