@@ -19,7 +19,7 @@ from typing import Any
 
 import orjson
 import pytest
-from sqlalchemy import create_engine, inspect, make_url, text
+from sqlalchemy import Connection, Engine, create_engine, inspect, make_url, text
 from sqlalchemy.pool import NullPool
 
 from tether import Settings
@@ -93,22 +93,45 @@ def _sqlite_file(url: str) -> Path:
     return Path(make_url(url).database or "")
 
 
+_PG_ENGINES: dict[str, Engine] = {}
+
+
+@contextmanager
+def connect(url: str, *, write: bool = False) -> Iterator[Connection]:
+    """A connection outside tether's own (SQLite: none kept open, so no -wal file lingers)."""
+    if _is_sqlite(url):
+        engine = create_engine(url, poolclass=NullPool)
+        try:
+            with engine.begin() if write else engine.connect() as conn:
+                yield conn
+        finally:
+            engine.dispose()
+        return
+    engine = _PG_ENGINES.get(url)
+    if engine is None:
+        engine = _PG_ENGINES[url] = create_engine(url, pool_size=1)
+    with engine.begin() if write else engine.connect() as conn:
+        yield conn
+
+
+@pytest.fixture(autouse=True)
+def _dispose_engines() -> Iterator[None]:
+    yield
+    while _PG_ENGINES:
+        _PG_ENGINES.popitem()[1].dispose()
+
+
 def db_tables(url: str) -> dict[str, list[tuple[Any, ...]]]:
     """Every row of every table; a SQLite file that does not exist is not created."""
     if _is_sqlite(url) and not _sqlite_file(url).exists():
         return {}
-    engine = create_engine(url, poolclass=NullPool)
-    try:
-        names = sorted(inspect(engine).get_table_names())
-        with engine.connect() as conn:
-            return {
-                name: sorted(
-                    (tuple(r) for r in conn.execute(text(f'SELECT * FROM "{name}"'))), key=repr
-                )
-                for name in names
-            }
-    finally:
-        engine.dispose()
+    with connect(url) as conn:
+        return {
+            name: sorted(
+                (tuple(r) for r in conn.execute(text(f'SELECT * FROM "{name}"'))), key=repr
+            )
+            for name in sorted(inspect(conn).get_table_names())
+        }
 
 
 def snapshot(root: Path, url: str) -> tuple[dict[str, bytes | None], dict[str, Any]]:
@@ -135,22 +158,14 @@ def drop_everything(url: str) -> None:
         for path in db.parent.glob(db.name + "*"):
             path.unlink()
         return
-    engine = create_engine(url, poolclass=NullPool)
-    try:
-        with engine.begin() as conn:
-            for name in inspect(engine).get_table_names():
-                conn.execute(text(f'DROP TABLE "{name}" CASCADE'))
-    finally:
-        engine.dispose()
+    with connect(url, write=True) as conn:
+        for name in inspect(conn).get_table_names():
+            conn.execute(text(f'DROP TABLE "{name}" CASCADE'))
 
 
 def execute(url: str, sql: str, **params: Any) -> None:
-    engine = create_engine(url, poolclass=NullPool)
-    try:
-        with engine.begin() as conn:
-            conn.execute(text(sql), params)
-    finally:
-        engine.dispose()
+    with connect(url, write=True) as conn:
+        conn.execute(text(sql), params)
 
 
 @pytest.fixture(autouse=True)
@@ -287,7 +302,7 @@ def test_init_on_the_default_sqlite_database(
 ) -> None:
     home = tmp_path / "deep" / "home"
     cli = _sqlite_cli(home, capsys, monkeypatch)
-    cli.bare("--home", str(home), "init")
+    assert cli.bare("--home", str(home), "init").code == 0
     assert (home / "tether.db").is_file()
     result = cli.bare("--home", str(home), "init")
     assert result.code == 0, result

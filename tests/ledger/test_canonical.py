@@ -26,9 +26,12 @@ scalars = (
 )
 json_values = st.recursive(
     scalars,
-    lambda children: st.lists(children, max_size=5)
-    | st.dictionaries(st.text(max_size=6) | st.sampled_from(["\U0001f600", "\ue000"]),
-                      children, max_size=5),
+    lambda children: (
+        st.lists(children, max_size=5)
+        | st.dictionaries(
+            st.text(max_size=6) | st.sampled_from(["\U0001f600", "\ue000"]), children, max_size=5
+        )
+    ),
     max_leaves=25,
 )
 
@@ -58,11 +61,20 @@ def test_fast_path_equals_rfc8785(value: Any) -> None:
     st.text(min_size=1),
     st.none() | st.text(),
 )
-def test_entry_encoding_is_canonical(index: int, stamp: str, actor: str, subject: str | None) -> None:
+def test_entry_encoding_is_canonical(
+    index: int, stamp: str, actor: str, subject: str | None
+) -> None:
     raw = encode_entry(index, stamp, "decision", actor, subject, "sha256:" + "ab" * 32)
     assert raw == rfc8785.dumps(
-        {"actor": actor, "index": index, "kind": "decision", "payload_digest": "sha256:" + "ab" * 32,
-         "subject": subject, "timestamp": stamp, "v": 1}
+        {
+            "actor": actor,
+            "index": index,
+            "kind": "decision",
+            "payload_digest": "sha256:" + "ab" * 32,
+            "subject": subject,
+            "timestamp": stamp,
+            "v": 1,
+        }
     )
     assert Entry.parse(raw).index == index
 

@@ -23,13 +23,22 @@ def _all_indices(t: Tether) -> list[int]:
 
 
 def _payload_keys(t: Tether) -> set[tuple[int, int, int]]:
-    return {(e.payload["worker"], e.payload["thread"], e.payload["i"]) for e in t.ledger.iter_entries()}
+    return {
+        (e.payload["worker"], e.payload["thread"], e.payload["i"]) for e in t.ledger.iter_entries()
+    }
 
 
 def _spawn(settings: Settings, worker: int, count: int, threads: int) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, str(APPENDER), str(settings.home), settings.resolved_database_url(),
-         str(worker), str(count), str(threads)],
+        [
+            sys.executable,
+            str(APPENDER),
+            str(settings.home),
+            settings.resolved_database_url(),
+            str(worker),
+            str(count),
+            str(threads),
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -44,7 +53,9 @@ def test_eight_threads_times_5000(make_tether: Callable[..., Tether]) -> None:
     def run(thread: int) -> None:
         try:
             for i in range(5000):
-                t.ledger.append("decision", f"agent:{thread}", {"worker": 0, "thread": thread, "i": i})
+                t.ledger.append(
+                    "decision", f"agent:{thread}", {"worker": 0, "thread": thread, "i": i}
+                )
         except BaseException as exc:  # pragma: no cover - reported below
             errors.append(exc)
 
@@ -70,7 +81,9 @@ def test_threads_then_four_processes_make_60000(make_tether: Callable[..., Tethe
     def run(thread: int) -> None:
         try:
             for i in range(5000):
-                t.ledger.append("decision", f"agent:{thread}", {"worker": 0, "thread": thread, "i": i})
+                t.ledger.append(
+                    "decision", f"agent:{thread}", {"worker": 0, "thread": thread, "i": i}
+                )
         except BaseException as exc:  # pragma: no cover - reported below
             errors.append(exc)
 
@@ -112,9 +125,7 @@ def test_record_uses_the_configured_durability(make_tether: Callable[..., Tether
 
 @pytest.mark.slow
 @pytest.mark.parametrize("threads", [1, 4])
-def test_sigkill_loses_no_returned_append(
-    make_tether: Callable[..., Tether], threads: int
-) -> None:
+def test_sigkill_loses_no_returned_append(make_tether: Callable[..., Tether], threads: int) -> None:
     t = make_tether()
     proc = _spawn(t.settings, 1, 1_000_000, threads)
     assert proc.stdout is not None
@@ -126,7 +137,9 @@ def test_sigkill_loses_no_returned_append(
     os.kill(proc.pid, signal.SIGKILL)
     rest, _ = proc.communicate(timeout=60)
     # Lines already written by the killed process also count as returned appends.
-    returned += [tuple(int(x) for x in line.split()) for line in rest.splitlines() if line.count(" ") == 3]  # type: ignore[misc]
+    returned += [
+        tuple(int(x) for x in line.split()) for line in rest.splitlines() if line.count(" ") == 3
+    ]  # type: ignore[misc]
     assert proc.returncode == -signal.SIGKILL
 
     with Tether.open(t.settings) as reopened:

@@ -20,7 +20,7 @@ from pathlib import Path
 from sqlalchemy import Connection
 
 from tether.errors import SignatureError, StoreError
-from tether.ledger._merkle import CompactRange, node_key
+from tether.ledger._merkle import CompactRange, fold_right, node_key
 from tether.ledger._note import Checkpoint, Verifier
 from tether.ledger._segment import (
     SEGMENT_LEVEL,
@@ -142,7 +142,7 @@ def verify_ledger(
                 else "the head's root differs from the root rebuilt from the rows",
             )
         )
-    for size in sorted(s for s in expected if s > total):
+    for size in sorted(s for s in expected if s > total and report.ok):
         for _root, what in expected[size]:
             report.problems.append(
                 Problem(total, f"{what} covers {size} entries but only {total} exist: truncated")
@@ -239,7 +239,7 @@ def _walk(
         report.nodes_checked += seg.nodes_checked
         found: list[Problem] = []
         for size in sorted(seg.checkpoint_frontiers):
-            root = CompactRange(size, upper.hashes + seg.checkpoint_frontiers[size]).root()
+            root = fold_right(upper.hashes + seg.checkpoint_frontiers[size])
             wrong = [what for want, what in expected[size] if want != root]
             if wrong:
                 found.append(
@@ -252,12 +252,19 @@ def _walk(
                 break
             good_until = size
         if seg.problem is not None:
+            # A problem the segment pinned down explains a checkpoint mismatch after it.
+            found = [p for p in found if p.index is not None and p.index > seg.problem[0]]
             found.append(Problem(*seg.problem))
         report.entries_checked = start + seg.good
         if progress is not None:
             progress(start + seg.good, stop)
         if found or seg.good < width:
-            tree = CompactRange(start + seg.good, upper.hashes + seg.frontier)
+            if seg.good == width:
+                tree = upper.copy()
+                tree.append(seg.frontier[0])
+                tree = CompactRange(tree.size * width, tree.hashes)
+            else:
+                tree = CompactRange(start + seg.good, upper.hashes + seg.frontier)
             if found:
                 report.problems.append(min(found, key=lambda p: p.index or 0))
             else:
