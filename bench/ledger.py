@@ -899,14 +899,17 @@ def build_ledger(
     }
 
 
-def _child(argv: list[str]) -> dict[str, Any]:
-    return json.loads(
-        subprocess.run(
-            [sys.executable, __file__, *argv], capture_output=True, text=True, check=True
+def _child(argv: list[str], log: Console | None = None) -> dict[str, Any]:
+    """Run this script as a fresh subprocess and return the JSON it prints (one retry)."""
+    for attempt in (1, 2):
+        proc = subprocess.run(
+            [sys.executable, __file__, *argv], capture_output=True, text=True, check=False
         )
-        .stdout.strip()
-        .splitlines()[-1]
-    )
+        if proc.returncode == 0:
+            return json.loads(proc.stdout.strip().splitlines()[-1])
+        if log is not None:
+            log.print(f"  child {argv[:2]} failed (attempt {attempt}):\n{proc.stderr[-3000:]}")
+    raise RuntimeError(f"benchmark child {argv[:2]} failed twice: {proc.stderr[-3000:]}")
 
 
 def bench_verify(
@@ -917,6 +920,7 @@ def bench_verify(
     log: Console,
     *,
     trace: bool = True,
+    single_worker: bool = True,
 ) -> list[Metric]:
     env_args = ["--_home", str(settings.home), "--_url", settings.database_url]
     scan_args = backend.scan_args(settings)
@@ -927,24 +931,31 @@ def bench_verify(
         if r % 2:
             order.reverse()
         for mode, extra in order:
-            res = _child(["--_child", mode, *extra])
+            res = _child(["--_child", mode, *extra], log)
             (runs if mode == "verify" else scans).append(res)
+        v, s = runs[-1], scans[-1]
         log.print(
-            f"  [{backend.name}] verify round {r + 1}/{rounds}: tether {runs[-1]['seconds']:.2f} s"
-            f" ({runs[-1]['rss_growth_mb']:.0f} MB peak RSS growth, ok={runs[-1]['ok']}), "
-            f"bare scan+hash {scans[-1]['seconds']:.2f} s"
+            f"  [{backend.name}] verify round {r + 1}/{rounds}: tether {v['seconds']:.2f} s "
+            f"({v['workers']} worker processes; peak RSS growth of the process tree "
+            f"{v['tree_rss_growth_mb']:.0f} MB, anonymous {v['tree_anon_growth_mb']:.0f} MB; "
+            f"ok={v['ok']}), bare scan+hash {s['seconds']:.2f} s"
         )
-    traced = _child(["--_child", "trace", *env_args]) if trace else None
+    one = None
+    if single_worker:
+        one = _child(["--_child", "verify", "--_workers", "1", *env_args], log)
+        log.print(f"  [{backend.name}] verify with workers=1: {one['seconds']:.2f} s")
+    traced = _child(["--_child", "trace", "--_workers", "1", *env_args], log) if trace else None
     secs = statistics.median(r["seconds"] for r in runs)
     scan = statistics.median(s["seconds"] for s in scans)
-    growth = max(r["rss_growth_mb"] for r in runs)
+    growth = max(r["tree_rss_growth_mb"] for r in runs)
+    anon = max(r["tree_anon_growth_mb"] for r in runs)
     per_million = secs * 1_000_000 / entries
-    scale = "" if entries == 1_000_000 else f" ({entries:,}; {per_million:.2f} s per 1M)"
+    scale = "" if entries == 1_000_000 else f" ({per_million:.2f} s per 1M)"
     ok = all(r["ok"] for r in runs)
-    return [
+    out = [
         Metric(
             backend.name,
-            f"verify {entries:,} entries",
+            f"verify {entries:,} entries ({runs[0]['workers'] or 'no'} worker processes)",
             f"{secs:.2f} s{scale}",
             f"{scan:.2f} s",
             f"{secs / scan:.2f}x",
@@ -955,87 +966,189 @@ def bench_verify(
                 "scans": scans,
                 "seconds": secs,
                 "seconds_per_million": per_million,
-                "anchor_is": "bare driver scan: read every row, hash entry + payload, fold root",
+                "anchor_is": "bare driver scan in one process: read every row, hash entry "
+                "+ payload, fold the root",
                 "all_ok": ok,
             },
-        ),
+        )
+    ]
+    if one is not None:
+        out.append(
+            Metric(
+                backend.name,
+                "  verify, workers=1",
+                f"{one['seconds']:.2f} s",
+                f"{scan:.2f} s",
+                f"{one['seconds'] / scan:.2f}x",
+                "(info)",
+                None,
+                {"run": one},
+            )
+        )
+    scan_rss = max(s["tree_rss_growth_mb"] for s in scans)
+    scan_anon = max(s["tree_anon_growth_mb"] for s in scans)
+    memory = {
+        "tree_rss_growth_mb": [r["tree_rss_growth_mb"] for r in runs],
+        "tree_anon_growth_mb": [r["tree_anon_growth_mb"] for r in runs],
+        "tracemalloc_peak_mb_workers_1": None if traced is None else traced["tracemalloc_peak_mb"],
+        "method": MEMORY_METHOD,
+    }
+    out += [
         Metric(
             backend.name,
-            "verify peak RSS growth (tracemalloc peak)",
-            f"{growth:.0f} MB"
-            + ("" if traced is None else f" ({traced['tracemalloc_peak_mb']:.0f} MB)"),
-            f"{max(s['rss_growth_mb'] for s in scans):.0f} MB",
+            "verify peak RSS growth, process tree",
+            f"{growth:.0f} MB",
+            f"{scan_rss:.0f} MB",
             "—",
             f"≤ {TARGET_VERIFY_MB:.0f} MB",
             growth <= TARGET_VERIFY_MB,
-            {
-                "rss_growth_mb": [r["rss_growth_mb"] for r in runs],
-                "method": "fresh subprocess; VmHWM after (reset via /proc/self/clear_refs) "
-                "minus VmRSS before; ru_maxrss recorded too but inherits the "
-                "parent's peak at exec",
-                "tracemalloc_peak_mb": None if traced is None else traced["tracemalloc_peak_mb"],
-            },
+            memory,
+        ),
+        Metric(
+            backend.name,
+            "  of which private (RssAnon)",
+            f"{anon:.0f} MB",
+            f"{scan_anon:.0f} MB",
+            "—",
+            f"≤ {TARGET_VERIFY_MB:.0f} MB",
+            anon <= TARGET_VERIFY_MB,
+            {"note": "RSS minus file-backed pages (the mmap'd database, page cache)"},
         ),
     ]
+    if traced is not None:
+        out.append(
+            Metric(
+                backend.name,
+                "  verify tracemalloc peak, workers=1",
+                f"{traced['tracemalloc_peak_mb']:.0f} MB",
+                "—",
+                "—",
+                "(info)",
+                None,
+                {"run": traced},
+            )
+        )
+    return out
 
 
-def _status_mb(field: str) -> float:
-    """``VmRSS`` / ``VmHWM`` of this process from /proc/self/status, in MiB."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1]) / 1024
-    return math.nan
+MEMORY_METHOD = (
+    "verify runs in a fresh subprocess (and starts its own worker processes). A sampler "
+    "thread reads /proc/<pid>/status of that process and all its descendants every 20 ms; "
+    "growth = peak of the summed VmRSS (and RssAnon) minus the caller's VmRSS (RssAnon) "
+    "just before verify. Workers count in full (they did not exist before). VmRSS includes "
+    "file-backed pages of the SQLite database mapped with PRAGMA mmap_size (page cache); "
+    "RssAnon is private memory only. Also recorded: the caller's VmHWM growth (HWM reset "
+    "via /proc/self/clear_refs) and each worker's VmHWM. ru_maxrss is recorded but not "
+    "used: Linux copies the parent's high-water mark into it at exec."
+)
 
 
-class PeakRss:
-    """Peak RSS growth over a block, in MiB.
+def _proc_status(pid: int | str) -> dict[str, int]:
+    """The kB fields of /proc/<pid>/status (empty if the process is gone)."""
+    out: dict[str, int] = {}
+    try:
+        text = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return out
+    for line in text.splitlines():
+        key, _, rest = line.partition(":")
+        if rest.endswith(" kB"):
+            out[key] = int(rest.split()[0])
+    return out
 
-    ``ru_maxrss`` alone cannot be used in a child started by ``subprocess``: Linux
-    records the parent's high-water mark in it at ``exec`` (vfork), so a child's
-    ``ru_maxrss`` starts at the *parent's* peak and hides anything smaller. The same
-    counter without that inheritance is ``VmHWM`` in /proc/self/status; writing 5 to
-    /proc/self/clear_refs resets it to the current RSS, so ``VmHWM`` after the block
-    minus ``VmRSS`` before it is the peak growth. ``ru_maxrss`` is recorded beside it.
-    """
 
-    def __enter__(self) -> PeakRss:
+def _descendants(pid: int) -> list[int]:
+    found: list[int] = []
+    todo = [pid]
+    while todo:
+        p = todo.pop()
+        for task in Path(f"/proc/{p}/task").glob("*/children"):
+            with contextlib.suppress(OSError):
+                kids = [int(c) for c in task.read_text().split()]
+                found += kids
+                todo += kids
+    return found
+
+
+class TreeMemory:
+    """Peak memory of this process and its descendants over a block (see MEMORY_METHOD)."""
+
+    def __init__(self, interval: float = 0.02) -> None:
+        self.interval = interval
+        self.pid = os.getpid()
+        self.peak_rss = 0
+        self.peak_anon = 0
+        self.worker_hwm: dict[int, int] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _sample(self) -> None:
+        rss = anon = 0
+        for pid in (self.pid, *_descendants(self.pid)):
+            st = _proc_status(pid)
+            if not st:
+                continue
+            rss += st.get("VmRSS", 0)
+            anon += st.get("RssAnon", 0)
+            if pid != self.pid:
+                self.worker_hwm[pid] = max(self.worker_hwm.get(pid, 0), st.get("VmHWM", 0))
+        self.peak_rss = max(self.peak_rss, rss)
+        self.peak_anon = max(self.peak_anon, anon)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            self._sample()
+
+    def __enter__(self) -> TreeMemory:
         gc.collect()
         self.reset = False
         with contextlib.suppress(OSError):
-            Path("/proc/self/clear_refs").write_text("5")
+            Path("/proc/self/clear_refs").write_text("5")  # VmHWM := VmRSS
             self.reset = True
-        self.before = _status_mb("VmRSS")
-        self.hwm_before = _status_mb("VmHWM")
-        self.ru_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        st = _proc_status("self")
+        self.rss0, self.anon0 = st.get("VmRSS", 0), st.get("RssAnon", 0)
+        self.ru0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        self.peak_rss, self.peak_anon = self.rss0, self.anon0
+        self._thread.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.hwm_after = _status_mb("VmHWM")
-        self.ru_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        self._stop.set()
+        self._thread.join()
+        self._sample()
+        self.hwm_after = _proc_status("self").get("VmHWM", 0)
+        self.ru1 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
     def result(self) -> dict[str, Any]:
+        mb = 1 / 1024
         return {
-            "rss_growth_mb": self.hwm_after - self.before,
-            "rss_before_mb": self.before,
-            "vmhwm_after_mb": self.hwm_after,
-            "vmhwm_reset": self.reset,
-            "ru_maxrss_before_mb": self.ru_before,
-            "ru_maxrss_after_mb": self.ru_after,
+            "tree_rss_growth_mb": (self.peak_rss - self.rss0) * mb,
+            "tree_anon_growth_mb": (self.peak_anon - self.anon0) * mb,
+            "caller_rss_before_mb": self.rss0 * mb,
+            "caller_hwm_growth_mb": (self.hwm_after - self.rss0) * mb,
+            "caller_hwm_reset": self.reset,
+            "worker_hwm_mb": sorted(v * mb for v in self.worker_hwm.values()),
+            "workers": len(self.worker_hwm),
+            "ru_maxrss_before_mb": self.ru0 * mb,
+            "ru_maxrss_after_mb": self.ru1 * mb,
         }
 
 
-def child_verify(home: str, url: str, *, trace: bool = False) -> dict[str, Any]:
+def child_verify(
+    home: str, url: str, *, trace: bool = False, workers: int | None = None
+) -> dict[str, Any]:
     t = Tether.open(Settings(home=Path(home), database_url=url), read_only=True)
+    kwargs: dict[str, Any] = {} if workers is None else {"workers": workers}
     try:
-        if trace:  # Python-heap peak only (slow: tracemalloc hooks every allocation)
+        if trace:  # Python-heap peak of the calling process only (tracemalloc is slow)
             tracemalloc.start()
-            report = verify_ledger(t.store, t.ledger.verifier)
+            report = verify_ledger(t.store, t.ledger.verifier, **kwargs)
             _, peak = tracemalloc.get_traced_memory()
             tracemalloc.stop()
             return {"tracemalloc_peak_mb": peak / 2**20, "ok": report.ok}
-        with PeakRss() as rss:
+        with TreeMemory() as mem:
             t0 = time.perf_counter()
-            report = verify_ledger(t.store, t.ledger.verifier)
+            report = verify_ledger(t.store, t.ledger.verifier, **kwargs)
             seconds = time.perf_counter() - t0
     finally:
         t.close()
@@ -1045,7 +1158,7 @@ def child_verify(home: str, url: str, *, trace: bool = False) -> dict[str, Any]:
         "entries": report.entries_checked,
         "nodes": report.nodes_checked,
         "checkpoints": report.checkpoints_checked,
-        **rss.result(),
+        **mem.result(),
         "summary": report.summary(),
     }
 
@@ -1056,8 +1169,6 @@ def child_scan(sqlite_path: str | None, pg_conninfo: str | None) -> dict[str, An
     frontier: list[bytes] = []
     size = 0
     bad = 0
-    rss = PeakRss().__enter__()
-    t0 = time.perf_counter()
     sql = "SELECT idx, entry, leaf, payload FROM ledger_entries ORDER BY idx"
 
     def consume(rows: Any) -> None:
@@ -1074,20 +1185,21 @@ def child_scan(sqlite_path: str | None, pg_conninfo: str | None) -> dict[str, An
             frontier.append(h)
             size += 1
 
-    if sqlite_path is not None:
-        conn = sqlite3.connect(f"file:{sqlite_path}?mode=ro", uri=True)
-        consume(conn.execute(sql))
-        conn.close()
-    else:
-        import psycopg
+    with TreeMemory() as mem:
+        t0 = time.perf_counter()
+        if sqlite_path is not None:
+            conn = sqlite3.connect(f"file:{sqlite_path}?mode=ro", uri=True)
+            consume(conn.execute(sql))
+            conn.close()
+        else:
+            import psycopg
 
-        with psycopg.connect(pg_conninfo or "") as conn, conn.cursor(name="scan") as cur:
-            cur.itersize = 20_000
-            cur.execute(sql)
-            consume(cur)
-    seconds = time.perf_counter() - t0
-    rss.__exit__()
-    return {"seconds": seconds, "rows": size, "bad": bad, **rss.result()}
+            with psycopg.connect(pg_conninfo or "") as pg, pg.cursor(name="scan") as cur:
+                cur.itersize = 20_000
+                cur.execute(sql)
+                consume(cur)
+        seconds = time.perf_counter() - t0
+    return {"seconds": seconds, "rows": size, "bad": bad, **mem.result()}
 
 
 # =======================================================================================
@@ -1466,6 +1578,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--_child", choices=["verify", "trace", "scan"], help=argparse.SUPPRESS)
     p.add_argument("--_home", help=argparse.SUPPRESS)
     p.add_argument("--_url", help=argparse.SUPPRESS)
+    p.add_argument("--_workers", type=int, default=None, help=argparse.SUPPRESS)
     p.add_argument("--_sqlite-path", dest="_sqlite_path", help=argparse.SUPPRESS)
     p.add_argument("--_pg-conninfo", dest="_pg_conninfo", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -1488,7 +1601,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args._child in ("verify", "trace"):
-        print(json.dumps(child_verify(args._home, args._url, trace=args._child == "trace")))
+        result = child_verify(
+            args._home, args._url, trace=args._child == "trace", workers=args._workers
+        )
+        print(json.dumps(result))
         return 0
     if args._child == "scan":
         print(json.dumps(child_scan(args._sqlite_path, args._pg_conninfo)))

@@ -59,9 +59,7 @@ def clock() -> FrozenClock:
 
 
 @pytest.fixture
-def make_tether(
-    settings: Settings, clock: FrozenClock
-) -> Iterator[Callable[..., Tether]]:
+def make_tether(settings: Settings, clock: FrozenClock) -> Iterator[Callable[..., Tether]]:
     """Open tethers on the test database; all are closed at the end."""
     opened: list[Tether] = []
 

@@ -14,8 +14,11 @@ DOCS = Path(__file__).resolve().parents[1] / "docs" / "settings.md"
 
 def test_every_setting_is_documented() -> None:
     text = DOCS.read_text(encoding="utf-8")
-    missing = [f"TETHER_{name.upper()}" for name in Settings.model_fields
-               if f"TETHER_{name.upper()}" not in text]
+    missing = [
+        f"TETHER_{name.upper()}"
+        for name in Settings.model_fields
+        if f"TETHER_{name.upper()}" not in text
+    ]
     assert missing == []
 
 

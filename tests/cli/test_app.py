@@ -19,15 +19,19 @@ from typing import Any
 
 import orjson
 import pytest
+from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, create_engine, inspect, make_url, text
 from sqlalchemy.pool import NullPool
 
+import tether.store.engine
 from tether import Settings
 from tether.cli import main
 from tether.ledger import load_verifier
 
 TETHER = Path(sys.executable).with_name("tether")
-HEAD_REVISION = "0001"
+HEAD_REVISION = ScriptDirectory(
+    str(Path(tether.store.engine.__file__).with_name("migrations"))
+).get_current_head()
 PAYLOAD = b'{"verdict": "allow"}'
 
 
@@ -545,3 +549,24 @@ def test_home_that_cannot_be_created(
     home = blocker / "home"
     cli = _sqlite_cli(home, capsys, monkeypatch)
     expect_error(cli.bare("--home", str(home), "init"), "cannot create TETHER_HOME", str(home))
+
+
+def test_unreachable_database_is_one_error_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home = tmp_path / "home"
+    cli = _sqlite_cli(home, capsys, monkeypatch)
+    url = "postgresql+psycopg://postgres@127.0.0.1:1/nothing?connect_timeout=5"
+    result = cli.bare("--home", str(home), "--database-url", url, "ledger", "show", "0")
+    expect_error(result, "cannot open database", "127.0.0.1:1")
+    assert not home.exists()
+
+
+def test_a_garbage_database_file_is_one_error_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "tether.db").write_bytes(b"not a database\n" * 100)
+    cli = _sqlite_cli(home, capsys, monkeypatch)
+    expect_error(cli.bare("--home", str(home), "ledger", "show", "0"), "not a database")

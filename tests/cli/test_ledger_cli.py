@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import Connection, Engine, create_engine, inspect, make_url, text
 from sqlalchemy.pool import NullPool
 
-from tether import Settings
+from tether import Settings, Tether
 from tether.cli import main
 from tether.ledger import Checkpoint, Verifier, canonical_json, load_verifier
 from tether.ledger._merkle import leaf_hash, verify_consistency
@@ -207,10 +207,11 @@ def cli(
 
 @pytest.fixture
 def ready(cli: Cli) -> Cli:
-    """An initialised tether holding two entries."""
+    """An initialised tether holding two entries (appended through the API: one open)."""
     cli.ok("init")
-    cli.append({"verdict": "allow", "n": 0}, actor="svc:alpha")
-    cli.append({"verdict": "deny", "n": 1}, actor="svc:beta")
+    with Tether.open(cli.settings) as t:
+        t.ledger.append("decision", "svc:alpha", {"verdict": "allow", "n": 0})
+        t.ledger.append("decision", "svc:beta", {"verdict": "deny", "n": 1})
     return cli
 
 

@@ -195,11 +195,11 @@ def test_refused_erasures_write_nothing(t: Tether) -> None:
         ),
     }
     outcomes = {}
-    for name, (_kind, _needle, call) in refused.items():
+    for name, (_kind, needle, call) in refused.items():
         try:
             call()
         except (InvalidInput, NotFound) as exc:
-            outcomes[name] = (type(exc), _needle in str(exc))
+            outcomes[name] = (type(exc), needle in str(exc))
         else:
             outcomes[name] = (None, False)
     assert outcomes == {name: (kind, True) for name, (kind, _n, _c) in refused.items()}
@@ -209,13 +209,6 @@ def test_refused_erasures_write_nothing(t: Tether) -> None:
     assert verify_ledger(t.store, t.ledger.verifier).ok
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="product bug: Ledger.erase checks 'already erased' in a read before the write "
-    "transaction and _write ignores erase_payload's rowcount, so two racing erasures of "
-    "one payload both succeed and the log records two payload.erased entries",
-)
 def test_racing_erasures_of_one_payload_record_only_one(
     make_tether: Callable[..., Tether], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -248,7 +241,10 @@ def test_racing_erasures_of_one_payload_record_only_one(
 def sqlite_tether(tmp_path: Path, clock: FrozenClock) -> Iterator[Tether]:
     """A tether on SQLite only (the database file is inspected)."""
     home = tmp_path / "sqlite-home"
-    with Tether.init(Settings(home=home, checkpoint_every=8), clock=clock) as tether:
+    settings = Settings(
+        home=home, database_url=f"sqlite:///{home / 'tether.db'}", checkpoint_every=8
+    )
+    with Tether.init(settings, clock=clock) as tether:
         yield tether
 
 
@@ -350,12 +346,6 @@ def test_erasure_moved_to_another_entry_in_sql_is_caught(t: Tether) -> None:
     assert (report.ok, report.first_bad_index) == (False, 12)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="product gap: verify accepts a payload that is present again (restored from a "
-    "backup) although the row says an erase entry deleted it",
-)
 def test_erased_payload_restored_in_sql_is_reported(t: Tether) -> None:
     t.ledger.erase(3, REASON, DPO)
     _sql(t, "UPDATE ledger_entries SET payload = :p WHERE idx = 3", p=canonical_json(_payload(3)))

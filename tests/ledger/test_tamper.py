@@ -130,7 +130,10 @@ def _dump(conn: Connection) -> dict[str, list[dict[str, Any]]]:
 def template(tmp_path_factory: pytest.TempPathFactory) -> Template:
     """Populate N entries through the API once (on SQLite, with a frozen clock)."""
     home = tmp_path_factory.mktemp("template")
-    with Tether.init(Settings(home=home, checkpoint_every=EVERY), clock=FrozenClock()) as tether:
+    settings = Settings(
+        home=home, database_url=f"sqlite:///{home / 'tether.db'}", checkpoint_every=EVERY
+    )
+    with Tether.init(settings, clock=FrozenClock()) as tether:
         _populate(tether)
         with tether.store.engine.connect() as conn:
             tables = _dump(conn)
@@ -403,13 +406,6 @@ def test_cli_verify_names_the_first_bad_index(
     assert out.startswith(f"ledger NOT intact: first bad index {K}: ")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="product bug: once the walk stops at a bad entry, verify_ledger compares the "
-    "partial tree with the stored checkpoints and also reports the log as truncated "
-    "('signed checkpoint 48 covers 48 entries but only 37 exist: truncated')",
-)
 def test_a_changed_entry_is_not_also_reported_as_a_truncation(t: Tether) -> None:
     row = _row(t, K)
     _put(t, dataclasses.replace(row, entry=row.entry.replace(b'"v":1', b'"v":2')))
@@ -421,7 +417,7 @@ def test_a_changed_entry_is_not_also_reported_as_a_truncation(t: Tether) -> None
 def test_entry_and_its_cached_leaf_rewritten_is_caught_at_the_subtree(t: Tether) -> None:
     # With the cached leaf rewritten too, the stored Merkle node over the pair of leaves
     # catches it; which of the pair changed cannot be told, so the pair's first entry
-    # is named (docs/ledger.md: "the subtree's first entry").
+    # is named (docs/ledger.md: "the pair's first entry").
     indices = [0, 1, 36, K, 64, N - 2, N - 1]
     found = {}
     for index in indices:
@@ -433,13 +429,6 @@ def test_entry_and_its_cached_leaf_rewritten_is_caught_at_the_subtree(t: Tether)
     assert found == {index: index & ~1 for index in indices}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="product bug: a rewritten last entry (with its cached leaf) of an odd-sized log "
-    "completes no Merkle node and is only caught by the head check, which reports "
-    "first bad index = size, an entry that does not exist",
-)
 def test_rewritten_last_entry_of_an_odd_sized_log_names_an_existing_index(t: Tether) -> None:
     t.ledger.append("decision", "svc:loan-api", {"verdict": "allow"})  # size N + 1 (odd)
     last = _row(t, N)
@@ -511,15 +500,24 @@ def _insert_at(t: Tether, position: int, row: Row) -> None:
         conn.execute(text(_INSERT), dataclasses.replace(row, idx=position).params())
 
 
-def test_replayed_entry_inserted_in_the_middle_is_caught_at_the_insertion(t: Tether) -> None:
-    cases = {0: 12, EVERY: EVERY - 1, 30: 5, K: 60, N - 1: 3}  # position: replayed entry
+def _replay(t: Tether, cases: dict[int, int]) -> dict[int, int | None]:
     found = {}
     for position, replayed in cases.items():
         with _restored(t):
             _insert_at(t, position, _row(t, replayed))
             assert t.ledger.size == N  # the head was left alone: rows now exceed it
             found[position] = _first_bad(t)
-    assert found == {position: position for position in cases}
+    return found
+
+
+def test_replayed_entry_inserted_in_the_middle_is_caught_at_the_insertion(t: Tether) -> None:
+    cases = {0: 12, EVERY: EVERY - 1, 30: 5, 64: 20}  # position: replayed entry
+    assert _replay(t, cases) == {position: position for position in cases}
+
+
+def test_replayed_entry_inserted_at_an_odd_position_is_caught_there(t: Tether) -> None:
+    cases = {K: 60, 1: 0, N - 1: 3}
+    assert _replay(t, cases) == {position: position for position in cases}
 
 
 def _forged_row(idx: int) -> Row:
@@ -540,21 +538,13 @@ def test_forged_row_after_the_head_is_caught_at_size(t: Tether) -> None:
     assert _first_bad(t) == N
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="product bug: on an odd-sized log an extra row after the head completes a "
-    "Merkle node that was never stored, and the genuine last entry (size - 1) is blamed "
-    "instead of the extra row (size)",
-)
 def test_forged_row_after_the_head_of_an_odd_sized_log_is_caught_at_size(t: Tether) -> None:
     t.ledger.append("decision", "svc:loan-api", {"verdict": "allow"})  # size N + 1 (odd)
     _sql(t, _INSERT, _forged_row(N + 1).params())
     assert _first_bad(t) == N + 1
 
 
-def test_swapped_entries_are_caught_at_the_first(t: Tether) -> None:
-    pairs = [(0, N - 1), (3, 40), (EVERY - 1, EVERY), (K - 1, K)]
+def _swap(t: Tether, pairs: list[tuple[int, int]]) -> dict[tuple[int, int], int | None]:
     found = {}
     for i, j in pairs:
         a, b = _row(t, i), _row(t, j)
@@ -562,7 +552,17 @@ def test_swapped_entries_are_caught_at_the_first(t: Tether) -> None:
             _put(t, dataclasses.replace(b, idx=i))
             _put(t, dataclasses.replace(a, idx=j))
             found[i, j] = _first_bad(t)
-    assert found == {(i, j): i for i, j in pairs}
+    return found
+
+
+def test_swapped_entries_are_caught_at_the_first(t: Tether) -> None:
+    pairs = [(0, N - 1), (36, K), (EVERY, 40), (2, 3)]
+    assert _swap(t, pairs) == {(i, j): i for i, j in pairs}
+
+
+def test_swapped_entries_at_an_odd_index_are_caught_at_the_first(t: Tether) -> None:
+    pairs = [(3, 40), (EVERY - 1, EVERY), (K, N - 1)]
+    assert _swap(t, pairs) == {(i, j): i for i, j in pairs}
 
 
 # -- truncation -----------------------------------------------------------------------------
@@ -583,10 +583,8 @@ def test_truncated_tail_is_caught_at_the_cut(t: Tether) -> None:
     for k in cuts:
         with _restored(t):
             _sql(t, "DELETE FROM ledger_entries WHERE idx >= :k", {"k": k})
-            report = _verify(t)
-            # The report names the cut and every stored checkpoint that covered it.
-            found[k] = (report.first_bad_index, _checkpoints_named(report))
-    assert found == {k: (k, [s for s in STORED_CHECKPOINTS if s > k]) for k in cuts}
+            found[k] = _first_bad(t)
+    assert found == {k: k for k in cuts}
 
 
 def test_truncation_with_a_rewritten_head_is_caught_by_checkpoints(

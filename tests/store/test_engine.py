@@ -259,3 +259,11 @@ def test_unreachable_postgres_is_a_store_error() -> None:
         open_store(url)
     assert not isinstance(info.value, sqlalchemy.exc.SQLAlchemyError)
     assert "secret" not in str(info.value)
+
+
+def test_a_file_that_is_not_a_database_is_a_store_error(tmp_path: Path) -> None:
+    db = tmp_path / "garbage.db"
+    db.write_bytes(b"this is not a SQLite database, just some text\n" * 100)
+    with pytest.raises(StoreError, match="not a database") as info:
+        open_store(f"sqlite:///{db}", create=False)
+    assert not isinstance(info.value, sqlalchemy.exc.SQLAlchemyError)

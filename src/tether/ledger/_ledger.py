@@ -9,10 +9,9 @@ and the log is gap-free.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal, overload
 
 import orjson
@@ -22,6 +21,7 @@ from tether.clock import Clock, SystemClock, format_timestamp
 from tether.errors import InvalidInput, KeyFileError, NotFound, ProofError, StoreError
 from tether.ledger._canonical import canonical_json
 from tether.ledger._entry import Entry, encode_entry, payload_digest, validate_fields
+from tether.ledger._group import GroupCommit
 from tether.ledger._merkle import (
     EMPTY_ROOT,
     CompactRange,
@@ -49,17 +49,14 @@ def erase_subject(index: int) -> str:
 
 
 @dataclass(slots=True, eq=False)
-class _Request:
+class _Append:
     kind: str
     actor: str
     subject: str | None
     payload: bytes
     digest: str
+    value: Any = None
     erase: int | None = None
-    future: Future[Entry] = field(default_factory=Future)
-    wake: threading.Event = field(default_factory=threading.Event)
-    lead: bool = False
-    waiter: bool = True
 
 
 class Ledger:
@@ -94,13 +91,8 @@ class Ledger:
         self.checkpoint_every = checkpoint_every
         self.checkpoint_interval = checkpoint_interval
         self.durability: Durability = durability
-        self._lock = threading.Lock()
-        self._queue: list[_Request] = []
-        self._inflight: list[_Request] = []
-        self._leader = False
-        self._flusher_wake = threading.Event()
-        self._flusher: threading.Thread | None = None
-        self._closed = False
+        self._appender = repo.Appender(store.engine)
+        self._group: GroupCommit[Entry] = GroupCommit(self._write, "tether-ledger-writer")
 
     @property
     def origin(self) -> str:
@@ -153,15 +145,12 @@ class Ledger:
         """
         validate_fields(kind, actor, subject)
         body = canonical_json(payload)
-        request = _Request(kind, actor, subject, body, payload_digest(body))
+        request = _Append(kind, actor, subject, body, payload_digest(body), payload)
         if durability == "async":
-            request.waiter = False
-            self._submit(request)
-            return request.future
+            return self._group.submit(request)
         if durability != "durable":
             raise InvalidInput(f"durability {durability!r} must be 'durable' or 'async'")
-        self._submit(request)
-        return request.future.result()
+        return self._group.wait(request)
 
     def record(
         self, kind: str, actor: str, payload: Any = None, *, subject: str | None = None
@@ -198,94 +187,31 @@ class Ledger:
         if target.kind == ERASE_KIND:
             raise InvalidInput(f"entry {index} records an erasure; its payload cannot be erased")
         body = canonical_json({"index": index, "reason": reason})
-        request = _Request(
-            ERASE_KIND, actor, erase_subject(index), body, payload_digest(body), erase=index
+        request = _Append(
+            ERASE_KIND,
+            actor,
+            erase_subject(index),
+            body,
+            payload_digest(body),
+            orjson.loads(body),
+            erase=index,
         )
         validate_fields(request.kind, actor, request.subject)
-        self._submit(request)
-        return request.future.result()
+        return self._group.wait(request)
 
     def flush(self) -> None:
         """Wait until every async append queued so far is committed."""
-        with self._lock:
-            pending = [r.future for r in (*self._inflight, *self._queue)]
-        for fut in pending:
-            fut.exception()
+        self._group.flush()
 
     def close(self) -> None:
-        """Flush pending appends and stop the background writer."""
-        self.flush()
-        self._closed = True
-        self._flusher_wake.set()
-        if self._flusher is not None:
-            self._flusher.join()
+        """Flush pending appends, stop the background writer, return the connection."""
+        self._group.close()
+        self._appender.close()
 
-    def _submit(self, request: _Request) -> None:
-        with self._lock:
-            if self._closed:
-                raise StoreError("ledger is closed")
-            self._queue.append(request)
-            if self._leader:
-                lead = False
-            else:
-                self._leader = lead = True
-        if not request.waiter:
-            if lead:
-                self._wake_flusher()
-            return
-        if not lead:
-            request.wake.wait()
-            if not request.lead:
-                return
-        self._lead()
-
-    def _wake_flusher(self) -> None:
-        if self._flusher is None:
-            self._flusher = threading.Thread(
-                target=self._flush_loop, name="tether-ledger-writer", daemon=True
-            )
-            self._flusher.start()
-        self._flusher_wake.set()
-
-    def _flush_loop(self) -> None:
-        while True:
-            self._flusher_wake.wait()
-            self._flusher_wake.clear()
-            if self._closed:
-                return
-            self._lead()
-
-    def _lead(self) -> None:
-        with self._lock:
-            batch, self._queue = self._queue, []
-            self._inflight = batch
-        try:
-            entries = self._write(batch)
-        except BaseException as exc:  # every waiter must learn; nothing was committed
-            error = exc if isinstance(exc, StoreError | InvalidInput) else _store_error(exc)
-            for req in batch:
-                req.future.set_exception(error)
-                req.wake.set()
-        else:
-            for req, entry in zip(batch, entries, strict=True):
-                req.future.set_result(entry)
-                req.wake.set()
-        with self._lock:
-            self._inflight = []
-            successor = next((r for r in self._queue if r.waiter), None)
-            if successor is not None:
-                successor.lead = True
-                successor.wake.set()
-            elif self._queue:
-                self._flusher_wake.set()
-                if self._flusher is None:
-                    self._wake_flusher()
-            else:
-                self._leader = False
-
-    def _write(self, batch: Sequence[_Request]) -> list[Entry]:
-        with self.store.write() as conn:
-            head = repo.lock_head(conn)
+    def _write(self, batch: Sequence[_Append]) -> list[Entry | BaseException]:
+        """Write one batch in one transaction; a refused erasure fails alone."""
+        with self._appender.transaction() as tx:
+            head = tx.lock_head()
             if head is None:
                 raise StoreError("ledger is not initialised: run 'tether init'")
             tree = CompactRange.from_bytes(head.size, head.frontier)
@@ -293,37 +219,32 @@ class Ledger:
             stamp = format_timestamp(moment)
             rows: list[tuple[int, bytes, bytes, bytes]] = []
             nodes: list[tuple[int, bytes]] = []
-            entries: list[Entry] = []
-            for offset, req in enumerate(batch):
-                index = head.size + offset
+            results: list[Entry | BaseException] = []
+            index = head.size
+            for req in batch:
+                if req.erase is not None and not tx.erase(req.erase, index):
+                    # Another writer erased it between our check and this transaction.
+                    results.append(InvalidInput(f"payload of entry {req.erase} was already erased"))
+                    continue
                 raw = encode_entry(index, stamp, req.kind, req.actor, req.subject, req.digest)
                 leaf = leaf_hash(raw)
                 for level, node_index, digest in tree.append(leaf):
                     nodes.append((node_key(level, node_index), digest))
                 rows.append((index, raw, leaf, req.payload))
-                entries.append(
+                results.append(
                     Entry(
-                        index,
-                        stamp,
-                        req.kind,
-                        req.actor,
-                        req.subject,
-                        req.digest,
-                        raw,
-                        orjson.loads(req.payload),
+                        index, stamp, req.kind, req.actor, req.subject, req.digest, raw, req.value
                     )
                 )
+                index += 1
             new_head = repo.Head(
                 tree.size, tree.to_bytes(), tree.root(), head.checkpoint_size, head.checkpoint_at
             )
             now = moment.timestamp()
             if self._checkpoint_due(head, tree.size, now):
-                new_head = self._sign_into(conn, new_head, now)
-            repo.insert_batch(conn, rows, nodes, new_head)
-            for req, entry in zip(batch, entries, strict=True):
-                if req.erase is not None:
-                    repo.erase_payload(conn, req.erase, entry.index)
-        return entries
+                new_head = self._sign_into(tx, new_head, now)
+            tx.insert(rows, nodes, new_head)
+        return results
 
     def _checkpoint_due(self, head: repo.Head, size: int, now: float) -> bool:
         if self.signer is None:
@@ -336,11 +257,11 @@ class Ledger:
             and now - head.checkpoint_at >= self.checkpoint_interval
         )
 
-    def _sign_into(self, conn: Connection, head: repo.Head, now: float) -> repo.Head:
+    def _sign_into(self, tx: repo.AppendTransaction, head: repo.Head, now: float) -> repo.Head:
         if self.signer is None:
             raise KeyFileError("no signing key loaded: checkpoints need TETHER_SIGNING_KEY")
         cp = Checkpoint.sign(self.signer, head.size, head.root)
-        repo.insert_checkpoint(conn, repo.CheckpointRow(cp.size, cp.root, cp.note, now))
+        tx.insert_checkpoint(repo.CheckpointRow(cp.size, cp.root, cp.note, now))
         return repo.Head(head.size, head.frontier, head.root, head.size, now)
 
     # -- reading -----------------------------------------------------------------------
@@ -393,16 +314,20 @@ class Ledger:
         """
         if self.signer is None:
             raise KeyFileError("no signing key loaded: checkpoints need TETHER_SIGNING_KEY")
-        with self.store.write() as conn:
-            head = _require_head(conn, lock=True)
-            latest = repo.checkpoint_rows(conn, min_size=head.size, latest=True)
-            if latest and latest[0].size == head.size:
-                return Checkpoint.open(latest[0].note, self.verifier)
-            now = self.clock.now().timestamp()
-            conn.execute(repo.update_head_checkpoint(head.size, now))
-            cp = Checkpoint.sign(self.signer, head.size, head.root)
-            repo.insert_checkpoint(conn, repo.CheckpointRow(cp.size, cp.root, cp.note, now))
-            return cp
+        with self._appender.transaction() as tx:
+            head = tx.lock_head()
+            if head is None:
+                raise StoreError("ledger is not initialised: run 'tether init'")
+            if head.checkpoint_size == head.size and head.size > 0:
+                with self.store.read() as conn:
+                    latest = repo.checkpoint_rows(conn, min_size=head.size, latest=True)
+                if latest and latest[0].size == head.size:
+                    return Checkpoint.open(latest[0].note, self.verifier)
+            signed = self._sign_into(tx, head, self.clock.now().timestamp())
+            tx.update_head(signed)
+        with self.store.read() as conn:
+            row = repo.checkpoint_rows(conn, min_size=head.size, latest=True)[0]
+        return Checkpoint.open(row.note, self.verifier)
 
     def checkpoints(self) -> list[Checkpoint]:
         """Return every stored checkpoint, verified, in size order."""
@@ -478,8 +403,8 @@ class Ledger:
         return new, proof
 
 
-def _require_head(conn: Connection, *, lock: bool = False) -> repo.Head:
-    head = repo.lock_head(conn) if lock else repo.read_head(conn)
+def _require_head(conn: Connection) -> repo.Head:
+    head = repo.read_head(conn)
     if head is None:
         raise StoreError("ledger is not initialised: run 'tether init'")
     return head

@@ -71,10 +71,11 @@ def check_segment(
     if node_problem is not None:
         first, span = node_problem[0], node_problem[2]
         # Localise exactly: an entry moved or forged with its leaf shows up per row.
+        # A row inside the node's span that fails the exact check is the culprit.
         for rows in reader.entries(first, first + span, _CHUNK):
             row_problem = _exact(reader, rows, rows[0][0] if rows else first, [])
             if row_problem is not None:
-                node_problem = min(node_problem, (*row_problem, 1))
+                node_problem = (*row_problem, 1)
                 break
         if result.problem is None or node_problem[0] <= result.problem[0]:
             result.problem = node_problem[:2]
@@ -105,7 +106,9 @@ def _check_rows(
         [r[0] for r in rows] == list(range(first, first + count))
         and [r[2] for r in rows] == leaves
         and all(
-            r[3] is not None and _DIGEST_KEY + sha256(r[3]).hexdigest().encode() in r[1]
+            r[3] is not None
+            and r[4] is None
+            and _DIGEST_KEY + sha256(r[3]).hexdigest().encode() in r[1]
             for r in rows
         )
     ):
@@ -148,6 +151,8 @@ def check_entry(
             "(moved, inserted or swapped)"
         )
     digest = obj.get("payload_digest")
+    if payload is not None and erased_by is not None:
+        return f"payload was erased by entry {erased_by} but is stored again"
     if payload is not None:
         if "sha256:" + hashlib.sha256(payload).hexdigest() != digest:
             return "payload changed after it was appended (digest differs)"

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from sqlalchemy import Connection
 
-from tether.errors import SignatureError, StoreError
+from tether.errors import ProofError, SignatureError, StoreError
 from tether.ledger._merkle import CompactRange, fold_right, node_key
 from tether.ledger._note import Checkpoint, Verifier
 from tether.ledger._segment import (
@@ -113,7 +113,8 @@ def verify_ledger(
         expected = _checkpoints(conn, verifier, report)
         if extra is not None:
             expected.setdefault(extra.size, []).append((extra.root, "the checkpoint you gave"))
-        stop = max(head_size, repo.max_index(conn) + 1)
+        rows_end = repo.max_index(conn) + 1
+        stop = head_size if head is not None else rows_end
         width = 1 << segment_level
         plan = [
             (start, min(start + width, stop), [s for s in expected if start < s <= start + width])
@@ -133,21 +134,43 @@ def verify_ledger(
     total = tree.size
     if head is None:
         report.problems.append(Problem(None, "the ledger has no head row (not initialised)"))
-    elif report.ok and (total != head.size or tree.root() != head.root):
+    elif report.ok and rows_end > head.size:
         report.problems.append(
             Problem(
-                min(total, head.size),
-                f"the head says {head.size} entries, the rows give {total}"
-                if total != head.size
-                else "the head's root differs from the root rebuilt from the rows",
+                head.size,
+                f"rows {head.size}..{rows_end - 1} lie beyond the head's {head.size} "
+                "entries: inserted after the fact, or the head was rolled back",
             )
         )
+    elif report.ok and tree.root() != head.root:
+        report.problems.append(_head_mismatch(tree, head))
     for size in sorted(s for s in expected if s > total and report.ok):
         for _root, what in expected[size]:
             report.problems.append(
                 Problem(total, f"{what} covers {size} entries but only {total} exist: truncated")
             )
     return report
+
+
+def _head_mismatch(tree: CompactRange, head: repo.Head) -> Problem:
+    """Localise a head/rows disagreement to the first differing frontier subtree."""
+    try:
+        recorded = CompactRange.from_bytes(head.size, head.frontier).hashes
+    except ProofError:
+        return Problem(None, "the head's frontier is corrupt")
+    start = part = 0
+    for level in range(head.size.bit_length() - 1, -1, -1):
+        if not head.size >> level & 1:
+            continue
+        if tree.hashes[part] != recorded[part]:
+            return Problem(
+                start,
+                f"entries {start}..{start + (1 << level) - 1} differ from the tree head "
+                "recorded at the last append",
+            )
+        start += 1 << level
+        part += 1
+    return Problem(None, "the head's root differs from the root rebuilt from the rows")
 
 
 def _checkpoints(

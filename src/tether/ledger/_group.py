@@ -1,0 +1,167 @@
+"""Leader/follower group commit: many callers, one transaction (one fsync) per batch.
+
+The first caller to arrive becomes the leader and writes everything queued so far in
+one transaction; callers arriving meanwhile wait, and the first of them leads the next
+batch. Asynchronous requests have no waiting thread: a background writer leads for
+them. A waiter blocks on a bare lock released by the leader (cheaper than an Event
+or a Future: the wake-up is most of a follower's cost).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
+from typing import Any, Generic, TypeVar
+
+from tether.errors import StoreError
+
+__all__ = ["GroupCommit", "Request"]
+
+T = TypeVar("T")
+
+
+class Request(Generic[T]):
+    """One queued write; ``item`` is what the batch writer receives."""
+
+    __slots__ = ("_done", "error", "future", "item", "lead", "result")
+
+    def __init__(self, item: Any, *, wait: bool) -> None:
+        self.item = item
+        self.result: T | None = None
+        self.error: BaseException | None = None
+        self.lead = False
+        self.future: Future[T] | None = None if wait else Future()
+        self._done: Any = None
+        if wait:
+            self._done = threading.Lock()
+            self._done.acquire()
+
+    def finish(self, result: T | None, error: BaseException | None) -> None:
+        """Hand the outcome to the caller."""
+        self.result, self.error = result, error
+        if self.future is not None:
+            if error is None:
+                self.future.set_result(result)  # type: ignore[arg-type]
+            else:
+                self.future.set_exception(error)
+        else:
+            self._done.release()
+
+    def promote(self) -> None:
+        """Wake the waiting caller to lead the next batch."""
+        self.lead = True
+        self._done.release()
+
+
+class GroupCommit(Generic[T]):
+    """Serialise batches of requests through ``write(items) -> results``.
+
+    ``write`` returns one result per item; an exception instance as a result fails
+    that request alone, an exception raised fails the whole batch.
+    """
+
+    def __init__(
+        self, write: Callable[[Sequence[Any]], Sequence[T | BaseException]], name: str
+    ) -> None:
+        self._write = write
+        self._name = name
+        self._lock = threading.Lock()
+        self._queue: list[Request[T]] = []
+        self._inflight: list[Request[T]] = []
+        self._leader = False
+        self._closed = False
+        self._wake = threading.Event()
+        self._writer: threading.Thread | None = None
+
+    def wait(self, item: Any) -> T:
+        """Queue ``item``, return its result once its batch committed.
+
+        Raises:
+            BaseException: whatever the batch writer raised (nothing was committed).
+        """
+        request: Request[T] = Request(item, wait=True)
+        if self._enqueue(request):
+            self._lead()
+        else:
+            request._done.acquire()
+            if request.lead:
+                self._lead()
+        if request.error is not None:
+            raise request.error
+        return request.result  # type: ignore[return-value]
+
+    def submit(self, item: Any) -> Future[T]:
+        """Queue ``item`` for the background writer; return a future of its result."""
+        request: Request[T] = Request(item, wait=False)
+        if self._enqueue(request):
+            self._start_writer()
+        assert request.future is not None
+        return request.future
+
+    def flush(self) -> None:
+        """Wait until every request queued so far is committed (or failed)."""
+        with self._lock:
+            pending = [r.future for r in (*self._inflight, *self._queue) if r.future]
+        for fut in pending:
+            fut.exception()
+
+    def close(self) -> None:
+        """Flush, then stop the background writer; later requests are refused."""
+        self.flush()
+        with self._lock:
+            self._closed = True
+        self._wake.set()
+        if self._writer is not None:
+            self._writer.join()
+
+    def _enqueue(self, request: Request[T]) -> bool:
+        """Queue a request; return True when the caller must lead."""
+        with self._lock:
+            if self._closed:
+                raise StoreError("ledger is closed")
+            self._queue.append(request)
+            if self._leader:
+                return False
+            self._leader = True
+            return True
+
+    def _start_writer(self) -> None:
+        if self._writer is None:
+            self._writer = threading.Thread(target=self._writer_loop, name=self._name, daemon=True)
+            self._writer.start()
+        self._wake.set()
+
+    def _writer_loop(self) -> None:
+        while True:
+            self._wake.wait()
+            self._wake.clear()
+            with self._lock:
+                if self._closed and not self._queue:
+                    return
+            self._lead()
+
+    def _lead(self) -> None:
+        with self._lock:
+            batch, self._queue = self._queue, []
+            self._inflight = batch
+        try:
+            results = self._write([r.item for r in batch])
+        except BaseException as exc:  # every caller must learn; nothing was committed
+            for request in batch:
+                request.finish(None, exc)
+        else:
+            for request, result in zip(batch, results, strict=True):
+                if isinstance(result, BaseException):
+                    request.finish(None, result)
+                else:
+                    request.finish(result, None)
+        with self._lock:
+            self._inflight = []
+            successor = next((r for r in self._queue if r.future is None), None)
+            if successor is not None:
+                successor.promote()
+            elif self._queue:
+                self._start_writer()
+            else:
+                self._leader = False
