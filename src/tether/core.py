@@ -51,21 +51,33 @@ class Tether:
         clock = clock or SystemClock()
         _make_home(settings.home)
         key_path = settings.signing_key_path
-        if not key_path.exists():
-            generate_key(key_path)
+        # A corrupt key fails here, before any database is created.
+        had_key = key_path.exists() and load_signer(key_path, "tether") is not None
         store = open_store(
             settings.resolved_database_url(), busy_timeout_ms=settings.sqlite_busy_timeout_ms
         )
         try:
             with store.read() as conn:
-                origin = repo.get_meta(conn).get("origin")
-            signer = load_signer(key_path, origin or f"tether.local/{secrets.token_hex(8)}")
+                meta = repo.get_meta(conn)
+            recorded = meta.get("verifier_key")
+            if recorded is not None and not had_key:
+                raise KeyFileError(
+                    f"signing key {key_path} is missing, but this ledger was created with "
+                    f"key {recorded.strip()}: restore the key from your backup "
+                    "(tether never replaces a ledger's key)"
+                )
+            if not had_key:
+                generate_key(key_path)
+            signer = load_signer(key_path, meta.get("origin") or _new_origin())
+            if recorded is not None and signer.verifier.vkey != recorded.strip():
+                raise KeyFileError(
+                    f"the key {key_path} ({signer.verifier.vkey}) is not the key this "
+                    f"ledger was created with ({recorded.strip()})"
+                )
             initialise(store, signer.verifier, clock)
             settings.public_key_path.write_text(signer.verifier.vkey + "\n", encoding="utf-8")
-        except BaseException:
+        finally:
             store.close()
-            raise
-        store.close()
         return cls.open(settings, clock=clock)
 
     @classmethod
@@ -125,6 +137,10 @@ class Tether:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def _new_origin() -> str:
+    return f"tether.local/{secrets.token_hex(8)}"
 
 
 def _make_home(home: Path) -> None:

@@ -57,7 +57,9 @@ def main(argv: list[str] | None = None) -> None:
     try:
         app(args=argv, prog_name="tether")
     except TetherError as exc:
-        err_console().print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
+        # One line, whatever the message (driver errors may carry newlines).
+        message = " ".join(str(exc).split())
+        err_console().print(f"error: {message}", markup=False, highlight=False, soft_wrap=True)
         sys.exit(1)
     except ValidationError as exc:
         first = exc.errors()[0]

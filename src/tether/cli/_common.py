@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
 from tether.core import Tether
+from tether.errors import InvalidInput
 from tether.settings import Settings
 
 __all__ = ["err_console", "open_tether", "progress_bar", "settings_from"]
@@ -59,5 +60,8 @@ def progress_bar(label: str, total: int) -> Any:
 def read_stdin_json() -> bytes:
     """Return standard input, refusing an interactive terminal."""
     if sys.stdin.isatty():
-        raise typer.BadParameter("pipe the payload JSON on standard input")
+        raise InvalidInput(
+            "pipe the payload JSON on standard input, e.g. "
+            'echo \'{"verdict": "allow"}\' | tether ledger append --kind decision --actor me'
+        )
     return sys.stdin.buffer.read()

@@ -16,6 +16,6 @@ def upgrade_cmd(ctx: typer.Context) -> None:
     settings = settings_from(ctx)
     store = open_store(settings.resolved_database_url(), migrate=False, create=False)
     try:
-        typer.echo(f"schema at revision {upgrade(store)}")
+        typer.echo(f"schema at revision {upgrade(store, create=False)}")
     finally:
         store.close()

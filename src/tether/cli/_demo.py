@@ -49,7 +49,9 @@ def _decision(rng: random.Random, n: int) -> tuple[str, str, dict[str, object]]:
 def demo(
     home: Annotated[Path, typer.Option(help="Home folder for the demo.")] = Path(".tether-demo"),
     fresh: Annotated[bool, typer.Option(help="Delete the home first.")] = False,
-    entries: Annotated[int, typer.Option(help="Decision records to append.")] = 3000,
+    entries: Annotated[
+        int, typer.Option(min=100, help="Decision records to append (at least 100).")
+    ] = 3000,
 ) -> None:
     """Record realistic decisions, sign checkpoints, prove one offline, catch a tamper."""
     console = Console()
@@ -88,19 +90,19 @@ def demo(
         f"[green]offline receipt check[/] with only {settings.public_key_path.name}: entry "
         f"{entry.index} ({entry.subject}) is in the log of {receipt.tree_size} entries"
     )
-    _tamper(console, settings, home / "tether.db", 1234)
+    _tamper(console, settings, home / "tether.db", entries * 2 // 5 + 3)
 
 
 def _tamper(console: Console, settings: Settings, db: Path, index: int) -> None:
     con = sqlite3.connect(db)
     with con:
         (raw,) = con.execute("SELECT entry FROM ledger_entries WHERE idx = ?", (index,)).fetchone()
-        forged = bytes(raw).replace(b'"verdict"', b'"verdict"', 1).replace(b"agent:", b"agenT:", 1)
-        if forged == raw:
-            forged = bytes(raw)[:-2] + b" }"
+        forged = bytes(raw).replace(b'"kind":"decision"', b'"kind":"decisioN"', 1)
         con.execute("UPDATE ledger_entries SET entry = ? WHERE idx = ?", (forged, index))
     con.close()
-    console.print(f"[yellow]tampered:[/] rewrote one byte of entry {index} directly in SQLite")
+    console.print(
+        f"[yellow]tampered:[/] an insider flips one byte of entry {index} directly in SQLite"
+    )
     with Tether.open(settings, read_only=True) as t:
         report = verify_ledger(t.store, t.ledger.verifier)
     table = Table("check", "result")

@@ -144,6 +144,8 @@ class Ledger:
             StoreError: the database refused the write (nothing was appended).
         """
         validate_fields(kind, actor, subject)
+        if kind == ERASE_KIND:
+            raise InvalidInput(f"kind {kind!r} is reserved: erase payloads with Ledger.erase")
         body = canonical_json(payload)
         request = _Append(kind, actor, subject, body, payload_digest(body), payload)
         if durability == "async":

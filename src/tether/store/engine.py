@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -23,8 +24,8 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, create_engine, event, make_url, text
 from sqlalchemy.engine import URL
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
-from sqlalchemy.pool import NullPool
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
+from sqlalchemy.pool import StaticPool
 
 from tether.errors import ConfigurationError, SchemaVersionError, StoreError
 
@@ -81,7 +82,8 @@ def _sqlite_engine(url: URL, busy_timeout_ms: int, create: bool) -> Engine:
     engine = create_engine(
         url,
         connect_args={"check_same_thread": False, "timeout": busy_timeout_ms / 1000},
-        poolclass=NullPool if database in ("", ":memory:") else None,
+        # In-memory: one shared connection, or every connection is a new empty database.
+        poolclass=StaticPool if database in ("", ":memory:") else None,
     )
 
     @event.listens_for(engine, "connect")
@@ -112,37 +114,57 @@ def _postgres_engine(url: URL) -> Engine:
         ) from exc
 
 
-def _alembic_config(conn: Connection) -> Config:
+@functools.cache
+def _script() -> tuple[str, frozenset[str]]:
+    """The head revision and every revision this tether knows."""
     cfg = Config()
     cfg.set_main_option("script_location", str(_MIGRATIONS))
-    cfg.attributes["connection"] = conn
-    return cfg
+    script = ScriptDirectory.from_config(cfg)
+    return str(script.get_current_head()), frozenset(r.revision for r in script.walk_revisions())
 
 
-def upgrade(store: Store) -> str:
+def _current_revision(conn: Connection, store: Store) -> str | None:
+    current = MigrationContext.configure(conn).get_current_revision()
+    head, known = _script()
+    if current is not None and current not in known:
+        raise SchemaVersionError(
+            f"database {store.url.render_as_string(hide_password=True)} has schema "
+            f"revision {current!r}, newer than this tether knows (up to {head!r}); "
+            "upgrade tether to open it"
+        )
+    return current
+
+
+def upgrade(store: Store, *, create: bool = True) -> str:
     """Bring the schema to this version of tether; return the revision.
+
+    A current schema is detected in a read transaction, so opening an up-to-date
+    database takes no write lock. With ``create=False`` a database without a tether
+    schema is refused instead of created.
 
     Raises:
         SchemaVersionError: the database was written by a newer tether.
+        StoreError: ``create`` is False and the database holds no tether schema.
     """
-    lock_path = _sqlite_lock_path(store)
-    with _file_lock(lock_path), store.write() as conn:
+    head, _known = _script()
+    with store.read() as conn:
+        current = _current_revision(conn, store)
+    if current == head:
+        return head
+    if current is None and not create:
+        raise StoreError(
+            f"no tether database at {store.url.render_as_string(hide_password=True)}: "
+            "run 'tether init' first"
+        )
+    with _file_lock(_sqlite_lock_path(store)), store.write() as conn:
         if store.dialect == "postgresql":
             conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_MIGRATION_LOCK})
-        cfg = _alembic_config(conn)
-        script = ScriptDirectory.from_config(cfg)
-        head = script.get_current_head()
-        current = MigrationContext.configure(conn).get_current_revision()
-        known = {rev.revision for rev in script.walk_revisions()}
-        if current is not None and current not in known:
-            raise SchemaVersionError(
-                f"database {store.url.render_as_string(hide_password=True)} has schema "
-                f"revision {current!r}, newer than this tether knows (up to {head!r}); "
-                "upgrade tether to open it"
-            )
-        if current != head:
+        if _current_revision(conn, store) != head:
+            cfg = Config()
+            cfg.set_main_option("script_location", str(_MIGRATIONS))
+            cfg.attributes["connection"] = conn
             command.upgrade(cfg, "head")
-        return str(head)
+    return head
 
 
 def _sqlite_lock_path(store: Store) -> Path | None:
@@ -200,11 +222,12 @@ def open_store(
     store = Store(engine=engine, url=parsed)
     if migrate:
         try:
-            upgrade(store)
-        except OperationalError as exc:
+            upgrade(store, create=create)
+        except DBAPIError as exc:
             store.close()
+            reason = " ".join(str(exc.orig).split())  # one line, whatever the driver says
             raise StoreError(
-                f"cannot open database {parsed.render_as_string(hide_password=True)}: {exc.orig}"
+                f"cannot open database {parsed.render_as_string(hide_password=True)}: {reason}"
             ) from exc
         except BaseException:
             store.close()
