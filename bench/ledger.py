@@ -722,19 +722,28 @@ def _run_threads(n: int, work: Callable[[int], None]) -> float:
 
 
 class BatchCounter:
-    """Counts group-commit transactions by wrapping this ledger instance's ``_write``."""
+    """Counts group-commit transactions by wrapping the batch writer of this one ledger.
+
+    Diagnostics only: it reaches into private attributes (the group commit's writer,
+    or the ledger's ``_write``) and counts nothing if neither exists.
+    """
 
     def __init__(self, t: Tether) -> None:
         self.batches = 0
         self.rows = 0
-        inner = t.ledger._write
+        group = getattr(t.ledger, "_group", None)
+        owner: Any = group if group is not None and hasattr(group, "_write") else t.ledger
+        inner = getattr(owner, "_write", None)
+        self.active = inner is not None
+        if inner is None:
+            return
 
         def write(batch: Sequence[Any]) -> Any:
             self.batches += 1
             self.rows += len(batch)
             return inner(batch)
 
-        t.ledger._write = write  # type: ignore[method-assign]
+        owner._write = write
 
     def take(self) -> tuple[int, int]:
         out = (self.batches, self.rows)
@@ -1382,6 +1391,21 @@ def profile_appends(workdir: Path, gen: DecisionGenerator, count: int, top: int)
 # =======================================================================================
 
 
+def git_info() -> dict[str, Any]:
+    """The commit measured, and whether src/ had uncommitted changes."""
+    root = Path(__file__).resolve().parent.parent
+
+    def git(*args: str) -> str:
+        with contextlib.suppress(OSError, subprocess.SubprocessError):
+            return subprocess.run(
+                ["git", *args], cwd=root, capture_output=True, text=True, timeout=10
+            ).stdout.strip()
+        return ""
+
+    dirty = [line[3:] for line in git("status", "--porcelain", "--", "src").splitlines()]
+    return {"commit": git("rev-parse", "HEAD"), "src_uncommitted": dirty}
+
+
 def machine_info() -> dict[str, Any]:
     cpu = "unknown"
     with contextlib.suppress(OSError):
@@ -1622,6 +1646,7 @@ def main(argv: list[str] | None = None) -> int:
         "benchmark": "W2 ledger append and verify",
         "date": started.isoformat(timespec="seconds"),
         "machine": machine_info(),
+        "git": git_info(),
         "args": {
             k: (str(v) if isinstance(v, Path) else v)
             for k, v in vars(args).items()

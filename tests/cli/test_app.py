@@ -341,10 +341,11 @@ def test_db_upgrade_of_an_uninitialised_database(cli: Cli, tmp_path: Path) -> No
             expect_error(cli("db", "upgrade"), "no database at", "tether init")
         assert not _sqlite_file(cli.url).exists()
     else:
-        # a PostgreSQL database exists already: upgrade creates the schema in it
-        assert cli.ok("db", "upgrade") == f"schema at revision {HEAD_REVISION}\n"
-        assert db_tables(cli.url)["alembic_version"] == [(HEAD_REVISION,)]
+        # the PostgreSQL database exists but holds no tether schema: refused, not created
+        with writes_nothing(tmp_path, cli.url):
+            expect_error(cli("db", "upgrade"), "no tether database at", "tether init")
         cli.ok("init")
+        assert cli.ok("db", "upgrade") == f"schema at revision {HEAD_REVISION}\n"
 
 
 def test_keys_export_public(ready: Cli, tmp_path: Path) -> None:
