@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tether.errors import InvalidInput
-from tether.ledger._canonical import canonical_json
+from tether.ledger._canonical import canonical_json, jcs_number
 from tether.ledger._entry import Entry, encode_entry
 
 SAFE = 2**53 - 1
@@ -94,3 +94,22 @@ def test_known_vectors() -> None:
         '{"\\r":2,"€":1,"\U0001f600":3,"\ufb33":4}'.encode()
     )
     assert canonical_json([1e21, 1e-7, 100.0, -0.0, 0.1]) == b"[1e+21,1e-7,100,0,0.1]"
+
+
+@settings(max_examples=5000, deadline=None)
+@given(st.floats(allow_nan=False, allow_infinity=False))
+def test_float_notation_equals_rfc8785(x: float) -> None:
+    assert jcs_number(x) == rfc8785.dumps(x)
+
+
+@pytest.mark.parametrize(
+    "x", [5e-324, 1.7976931348623157e308, 1e21, 1e-6, 1e-7, 123456789012345680000.0, 0.1 + 0.2]
+)
+def test_float_notation_edges(x: float) -> None:
+    assert jcs_number(x) == rfc8785.dumps(x)
+    assert jcs_number(-x) == rfc8785.dumps(-x)
+
+
+@pytest.mark.parametrize("value", [(1.5, 2), {"a": (0.5,)}, [True, 1.0, False]])
+def test_tuples_and_bools_match_the_reference(value: Any) -> None:
+    assert canonical_json(value) == rfc8785.dumps(value)
