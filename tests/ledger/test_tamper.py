@@ -36,7 +36,7 @@ from tether.ledger import (
 )
 from tether.ledger._entry import encode_entry, payload_digest
 from tether.ledger._ledger import initialise
-from tether.ledger._merkle import CompactRange, leaf_hash, node_key
+from tether.ledger._merkle import NODE_STRIDE, CompactRange, leaf_hash, node_key
 from tether.ledger._note import generate_key, load_signer
 from tether.store import open_store
 from tether.testing import FrozenClock
@@ -44,7 +44,8 @@ from tether.testing import FrozenClock
 N = 70  # entries in the populated ledger
 EVERY = 16  # checkpoint_every: stored checkpoints at 16, 32, 48 and 64
 STORED_CHECKPOINTS = [16, 32, 48, 64]
-NODES = sum(N >> level for level in range(1, N.bit_length()))  # complete subtrees, level >= 1
+# complete subtrees the store keeps: levels that are multiples of NODE_STRIDE
+NODES = sum(N >> level for level in range(NODE_STRIDE, N.bit_length(), NODE_STRIDE))
 K = 37  # the usual victim: odd, inside the checkpoint interval 32..47
 _LEAF_DIFFERS = "entry bytes changed after they were appended (leaf hash differs)"
 _PAYLOAD_CHANGED = "payload changed after it was appended (digest differs)"
@@ -241,7 +242,11 @@ def _reseal(conn: Connection) -> None:
                 text("UPDATE ledger_entries SET leaf = :leaf WHERE idx = :idx"),
                 {"leaf": leaf, "idx": row.idx},
             )
-        nodes += [{"key": node_key(lv, i), "hash": h} for lv, i, h in tree.append(leaf)]
+        nodes += [
+            {"key": node_key(lv, i), "hash": h}
+            for lv, i, h in tree.append(leaf)
+            if not lv % NODE_STRIDE
+        ]
     conn.execute(text("DELETE FROM ledger_nodes"))
     if nodes:
         conn.execute(text("INSERT INTO ledger_nodes (key, hash) VALUES (:key, :hash)"), nodes)
@@ -414,10 +419,23 @@ def test_a_changed_entry_is_not_also_reported_as_a_truncation(t: Tether) -> None
     assert [p.message for p in report.problems if "truncated" in p.message] == []
 
 
-def test_entry_and_its_cached_leaf_rewritten_is_caught_at_the_subtree(t: Tether) -> None:
-    # With the cached leaf rewritten too, the stored Merkle node over the pair of leaves
-    # catches it; which of the pair changed cannot be told, so the pair's first entry
-    # is named (docs/ledger.md: "the pair's first entry").
+def _tile_start(index: int, size: int) -> int:
+    """First entry of the smallest recorded subtree over ``index`` in a log of ``size``:
+    a stored node's tile, or else the head's frontier part that holds it."""
+    tile = 1 << NODE_STRIDE
+    if index < size - size % tile:
+        return index - index % tile
+    start = size - size % tile
+    for level in range(NODE_STRIDE - 1, -1, -1):
+        if size >> level & 1:
+            if index < start + (1 << level):
+                return start
+            start += 1 << level
+    raise AssertionError(index)
+
+
+def test_entry_and_its_cached_leaf_rewritten_is_caught(t: Tether) -> None:
+    # With the cached leaf rewritten too, a malformed entry is still named exactly...
     indices = [0, 1, 36, K, 64, N - 2, N - 1]
     found = {}
     for index in indices:
@@ -426,7 +444,23 @@ def test_entry_and_its_cached_leaf_rewritten_is_caught_at_the_subtree(t: Tether)
         with _restored(t):
             _put(t, dataclasses.replace(row, entry=forged, leaf=leaf_hash(forged)))
             found[index] = _first_bad(t)
-    assert found == {index: index & ~1 for index in indices}
+    assert found == {index: index for index in indices}
+
+
+def test_well_formed_forgery_with_its_leaf_is_caught_at_its_subtree(t: Tether) -> None:
+    # ...while a well-formed forgery is only visible through the Merkle node recorded
+    # over it (or the head's frontier): the subtree's first entry is named
+    # (docs/ledger.md: "the first entry of its 16-entry tile").
+    indices = [0, 1, 36, K, 64, N - 2, N - 1]
+    found = {}
+    for index in indices:
+        row = _row(t, index)
+        forged = row.entry.replace(b'"actor":"', b'"actor":"x', 1)
+        assert forged != row.entry
+        with _restored(t):
+            _put(t, dataclasses.replace(row, entry=forged, leaf=leaf_hash(forged)))
+            found[index] = _first_bad(t)
+    assert found == {index: _tile_start(index, N) for index in indices}
 
 
 def test_rewritten_last_entry_of_an_odd_sized_log_names_an_existing_index(t: Tether) -> None:

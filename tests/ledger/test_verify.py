@@ -10,7 +10,7 @@ from sqlalchemy import text
 from tether import Tether
 from tether.ledger import verify_ledger
 from tether.ledger._entry import encode_entry, payload_digest
-from tether.ledger._merkle import leaf_hash
+from tether.ledger._merkle import NODE_STRIDE, leaf_hash
 
 
 def _populate(t: Tether, n: int) -> None:
@@ -57,10 +57,22 @@ TAMPERS: dict[str, tuple[Callable[[Tether], None], int]] = {
         50,
     ),
     "delete": (lambda t: _sql(t, "DELETE FROM ledger_entries WHERE idx = 21"), 21),
-    # A forged entry that carries a recomputed leaf is only visible through the Merkle
-    # node recorded over its pair: it is localised to that pair, the even index first.
-    "forged-even": (lambda t: _forge(t, 44), 44),
-    "forged-odd": (lambda t: _forge(t, 45), 44),
+    # A well-formed forged entry that carries a recomputed leaf is only visible through
+    # the Merkle node recorded over its 16-entry tile: it is localised to that tile.
+    "forged-even": (lambda t: _forge(t, 44), 32),
+    "forged-odd": (lambda t: _forge(t, 45), 32),
+    # In the last, incomplete tile no node is recorded: the head's frontier part over
+    # it (entries 96..99 of 100) is what the forgery contradicts.
+    "forged-tail": (lambda t: _forge(t, 97), 96),
+    "malformed-tail": (
+        lambda t: _sql(
+            t,
+            "UPDATE ledger_entries SET entry = :e, leaf = :l WHERE idx = 98",
+            e=b"{}",
+            l=leaf_hash(b"{}"),
+        ),
+        98,
+    ),
 }
 
 
@@ -90,20 +102,21 @@ def test_parallel_and_sequential_agree_on_intact_logs(
         for w, lvl in [(1, 15), (1, 2), (2, 2), (2, 3)]
     ]
     assert [r.ok for r in reports] == [True] * 4, [r.summary() for r in reports]
+    stored = sum(size >> level for level in range(NODE_STRIDE, 8, NODE_STRIDE))
     assert {(r.entries_checked, r.nodes_checked, r.checkpoints_checked) for r in reports} == {
-        (size, size - size.bit_count(), size // 5)
+        (size, stored, size // 5)
     }
 
 
 def test_tampered_upper_node_is_found(make_tether: Callable[..., Tether]) -> None:
     t = make_tether()
     _populate(t, 64)
-    # The level-5 node over entries 0..31 sits above 8-entry segments.
-    key = (32 << 6) | 5
+    # The level-4 node over entries 16..31 sits above 8-entry segments.
+    key = (32 << 6) | 4
     _sql(t, "UPDATE ledger_nodes SET hash = :h WHERE key = :k", h=b"\x00" * 32, k=key)
     report = verify_ledger(t.store, t.ledger.verifier, workers=2, segment_level=3)
-    assert report.first_bad_index == 0
-    assert "0..31" in report.summary()
+    assert report.first_bad_index == 16
+    assert "16..31" in report.summary()
 
 
 def test_progress_is_reported(make_tether: Callable[..., Tether]) -> None:

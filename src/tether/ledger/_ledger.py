@@ -24,10 +24,12 @@ from tether.ledger._entry import Entry, encode_entry, payload_digest, validate_f
 from tether.ledger._group import GroupCommit
 from tether.ledger._merkle import (
     EMPTY_ROOT,
+    NODE_STRIDE,
     CompactRange,
     consistency_ranges,
     inclusion_ranges,
     leaf_hash,
+    node_hash,
     node_key,
     proof_from_ranges,
     verify_consistency,
@@ -231,7 +233,8 @@ class Ledger:
                 raw = encode_entry(index, stamp, req.kind, req.actor, req.subject, req.digest)
                 leaf = leaf_hash(raw)
                 for level, node_index, digest in tree.append(leaf):
-                    nodes.append((node_key(level, node_index), digest))
+                    if not level % NODE_STRIDE:
+                        nodes.append((node_key(level, node_index), digest))
                 rows.append((index, raw, leaf, req.payload))
                 results.append(
                     Entry(
@@ -420,18 +423,38 @@ def _to_entry(row: repo.EntryRow) -> Entry:
 def _fetcher(
     conn: Connection,
 ) -> Callable[[Sequence[tuple[int, int]]], Mapping[tuple[int, int], bytes]]:
+    """Read proof nodes: leaves and stored levels directly, the others rebuilt."""
+
     def fetch(wanted: Sequence[tuple[int, int]]) -> Mapping[tuple[int, int], bytes]:
-        leaves = repo.leaf_hashes(conn, [i for level, i in wanted if level == 0])
-        keys = {node_key(level, i): (level, i) for level, i in wanted if level > 0}
-        found: dict[tuple[int, int], bytes] = {(0, i): h for i, h in leaves.items()}
+        # Each wanted node is rebuilt from the stored level at or below it.
+        sources: dict[tuple[int, int], list[tuple[int, int]]] = {}
+        for level, index in wanted:
+            base = level - level % NODE_STRIDE
+            width = level - base
+            sources[(level, index)] = [
+                (base, i) for i in range(index << width, (index + 1) << width)
+            ]
+        needed = {n for parts in sources.values() for n in parts}
+        found: dict[tuple[int, int], bytes] = {
+            (0, i): h for i, h in repo.leaf_hashes(conn, [i for lv, i in needed if not lv]).items()
+        }
+        keys = {node_key(lv, i): (lv, i) for lv, i in needed if lv}
         for key, digest in repo.node_hashes(conn, keys).items():
             found[keys[key]] = digest
-        missing = [n for n in wanted if n not in found]
+        missing = [n for n in needed if n not in found]
         if missing:
-            raise StoreError(f"Merkle nodes {missing[:3]} are missing from the store")
-        return found
+            raise StoreError(f"Merkle nodes {sorted(missing)[:3]} are missing from the store")
+        return {node: _fold_pairs([found[p] for p in parts]) for node, parts in sources.items()}
 
     return fetch
+
+
+def _fold_pairs(hashes: list[bytes]) -> bytes:
+    """Hash a complete subtree up from its 2**k nodes of one level."""
+    while len(hashes) > 1:
+        pairs = iter(hashes)
+        hashes = [node_hash(a, b) for a, b in zip(pairs, pairs, strict=True)]
+    return hashes[0]
 
 
 def _store_error(exc: BaseException) -> StoreError:

@@ -75,6 +75,12 @@ def root_from_leaf_hashes(leaves: Sequence[bytes]) -> bytes:
     return level[0]
 
 
+NODE_STRIDE: int = 4
+"""The store keeps complete subtree hashes only at levels that are multiples of this
+(the leaves are kept with their entries): one node in fifteen. Any other node is
+rebuilt from at most ``2 ** (NODE_STRIDE - 1)`` stored ones below it."""
+
+
 def node_key(level: int, index: int) -> int:
     """Returns ``(tree size at which the node completes) * 64 + level``: creation order.
 

@@ -17,6 +17,9 @@ from typing import IO, Any
 
 import orjson
 
+from tether.errors import VerificationError
+from tether.ledger._entry import Entry
+from tether.ledger._merkle import NODE_STRIDE
 from tether.store._raw import RawReader, connect_raw
 
 __all__ = ["SEGMENT_LEVEL", "SegmentResult", "check_segment"]
@@ -65,6 +68,17 @@ def check_segment(
             break
     if result.problem is None and start + len(leaves) < stop:
         result.problem = (start + len(leaves), _gap_message(start + len(leaves), None))
+    # Rows after the last complete tile have no stored node over them: check them
+    # exactly (at most 2**NODE_STRIDE - 1 rows).
+    tail = start + len(leaves) - len(leaves) % (1 << NODE_STRIDE)
+    if tail < start + len(leaves):
+        for rows in reader.entries(tail, start + len(leaves), _CHUNK):
+            tail_leaves = leaves[tail - start :]
+            tail_problem = _exact(reader, rows, tail, tail_leaves)
+            if tail_problem is not None:
+                del leaves[tail - start + len(tail_leaves) :]
+                if result.problem is None or tail_problem[0] <= result.problem[0]:
+                    result.problem = tail_problem
     result.good = len(leaves)
     levels = _levels(leaves)
     node_problem = _check_nodes(reader, start, levels, result, level)
@@ -97,19 +111,22 @@ def _check_rows(
     """Check rows that should hold indices first, first+1, ...; return good leaves."""
     sha256 = hashlib.sha256
     count = len(rows)
-    raws = [r[1] for r in rows]
+    ids, raws, stored, payloads, erased = zip(*rows, strict=True) if rows else ((),) * 5
     leaves = [sha256(b"\x00" + raw).digest() for raw in raws]
-    # The fast path leaves the index field to the Merkle nodes: a leaf at the wrong
-    # position cannot match the node recorded over that position, and a node
-    # mismatch sends the segment through the exact per-row check below.
+    # Column-wise, at C speed where possible. The fast path leaves the index field to
+    # the Merkle nodes: a leaf at the wrong position cannot match the node recorded
+    # over that position, and a node mismatch sends its span through _exact.
     if (
-        [r[0] for r in rows] == list(range(first, first + count))
-        and [r[2] for r in rows] == leaves
+        ids == tuple(range(first, first + count))
+        and stored == tuple(leaves)
+        and None not in payloads
+        and erased.count(None) == count
         and all(
-            r[3] is not None
-            and r[4] is None
-            and _DIGEST_KEY + sha256(r[3]).hexdigest().encode() in r[1]
-            for r in rows
+            map(
+                bytes.__contains__,
+                raws,
+                [_DIGEST_KEY + sha256(p).hexdigest().encode() for p in payloads],
+            )
         )
     ):
         return leaves, None
@@ -141,10 +158,11 @@ def check_entry(
     """Check one entry exactly; return what is wrong, or None."""
     try:
         obj = orjson.loads(raw)
+        Entry.parse(raw)
     except orjson.JSONDecodeError:
         return "entry is not valid JSON"
-    if not isinstance(obj, dict):
-        return "entry is not a JSON object"
+    except VerificationError as exc:
+        return f"entry is malformed: {exc}"
     if obj.get("index") != index:
         return (
             f"row {index} holds the entry of index {obj.get('index')!r} "
@@ -197,7 +215,7 @@ def _check_nodes(
     """Compare the stored nodes inside the segment; return (first leaf, message, span)."""
     good = len(levels[0])
     expected: list[tuple[int, bytes]] = []
-    for level in range(1, len(levels)):
+    for level in range(NODE_STRIDE, len(levels), NODE_STRIDE):
         base = start >> level
         expected.extend(
             ((((base + j + 1) << level) << 6) | level, digest)
@@ -207,7 +225,7 @@ def _check_nodes(
     stored = [
         (key, digest)
         for key, digest in reader.nodes((start + 1) << 6, ((start + good) << 6) | 63)
-        if 0 < key & 63 <= top
+        if key & 63 <= top
     ]
     result.nodes_checked = len(expected)
     if stored == expected:
@@ -216,17 +234,20 @@ def _check_nodes(
         have = stored[position] if position < len(stored) else None
         if have != want:
             key = want[0] if have is None else min(want[0], have[0])
-            level = key & 63
-            first = (key >> 6) - (1 << level)
-            return (
-                first,
-                f"entries {first}..{first + (1 << level) - 1} differ from the Merkle node "
-                "recorded when they were appended",
-                1 << level,
-            )
-    key = stored[len(expected)][0]
-    first = (key >> 6) - (1 << (key & 63))
-    return first, f"a Merkle node is stored for entries from {first} that do not exist", 1
+            return _node_problem(key)
+    return _node_problem(stored[len(expected)][0])
+
+
+def _node_problem(key: int) -> tuple[int, str, int]:
+    level = key & 63
+    span = 1 << level
+    first = (key >> 6) - span
+    return (
+        first,
+        f"entries {first}..{first + span - 1} differ from the Merkle node recorded "
+        "when they were appended",
+        span,
+    )
 
 
 def _frontier(levels: list[list[bytes]], count: int) -> list[bytes]:

@@ -20,7 +20,7 @@ from pathlib import Path
 from sqlalchemy import Connection
 
 from tether.errors import ProofError, SignatureError, StoreError
-from tether.ledger._merkle import CompactRange, fold_right, node_key
+from tether.ledger._merkle import NODE_STRIDE, CompactRange, fold_right, node_key
 from tether.ledger._note import Checkpoint, Verifier
 from tether.ledger._segment import (
     SEGMENT_LEVEL,
@@ -294,11 +294,12 @@ def _walk(
                 _check_upper_nodes(conn, upper_nodes, report)
             return tree
         for level, index, digest in upper.append(seg.frontier[0]):
-            upper_nodes[node_key(level + segment_level, index)] = (
-                digest,
-                level + segment_level,
-                index,
-            )
+            if not (level + segment_level) % NODE_STRIDE:
+                upper_nodes[node_key(level + segment_level, index)] = (
+                    digest,
+                    level + segment_level,
+                    index,
+                )
     tree = CompactRange(upper.size * width, upper.hashes)
     _check_upper_nodes(conn, upper_nodes, report)
     return tree

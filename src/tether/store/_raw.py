@@ -86,7 +86,6 @@ def connect_raw(dialect: str, target: str) -> RawReader:
     """Open a read-only bare DBAPI connection (see ``ledger_repo.raw_target``)."""
     if dialect == "sqlite":
         conn = sqlite3.connect(f"file:{target}?mode=ro", uri=True)
-        conn.execute("PRAGMA mmap_size=1073741824")
         return RawReader(conn, "sqlite")
     import psycopg
 
