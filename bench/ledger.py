@@ -1402,8 +1402,16 @@ def git_info() -> dict[str, Any]:
             ).stdout.strip()
         return ""
 
+    import tether
+
     dirty = [line[3:] for line in git("status", "--porcelain", "--", "src").splitlines()]
-    return {"commit": git("rev-parse", "HEAD"), "src_uncommitted": dirty}
+    module = str(Path(tether.__file__).resolve().parent)
+    return {
+        "commit": git("rev-parse", "HEAD"),
+        "src_uncommitted": dirty,
+        "tether_module": module,
+        "tether_from_this_checkout": module.startswith(str(root / "src")),
+    }
 
 
 def machine_info() -> dict[str, Any]:
@@ -1598,6 +1606,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     p.add_argument("--keep", action="store_true", help="keep the work dir")
     p.add_argument("--no-save", action="store_true", help="don't write bench/results/")
+    p.add_argument("--note", default="", help="free text stored in the JSON (e.g. what src)")
     # internal: subprocess entry points
     p.add_argument("--_child", choices=["verify", "trace", "scan"], help=argparse.SUPPRESS)
     p.add_argument("--_home", help=argparse.SUPPRESS)
@@ -1647,6 +1656,7 @@ def main(argv: list[str] | None = None) -> int:
         "date": started.isoformat(timespec="seconds"),
         "machine": machine_info(),
         "git": git_info(),
+        "note": args.note,
         "args": {
             k: (str(v) if isinstance(v, Path) else v)
             for k, v in vars(args).items()

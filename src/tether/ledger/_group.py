@@ -68,7 +68,7 @@ class GroupCommit(Generic[T]):
         self._name = name
         self._lock = threading.Lock()
         self._queue: list[Request[T]] = []
-        self._inflight: list[Request[T]] = []
+        self._inflight: list[list[Request[T]]] = []  # batches written, not yet finished
         self._leader = False
         self._closed = False
         self._wake = threading.Event()
@@ -102,7 +102,8 @@ class GroupCommit(Generic[T]):
     def flush(self) -> None:
         """Wait until every request queued so far is committed (or failed)."""
         with self._lock:
-            pending = [r.future for r in (*self._inflight, *self._queue) if r.future]
+            queued = [r for batch in (*self._inflight, self._queue) for r in batch]
+            pending = [r.future for r in queued if r.future]
         for fut in pending:
             fut.exception()
 
@@ -144,20 +145,17 @@ class GroupCommit(Generic[T]):
     def _lead(self) -> None:
         with self._lock:
             batch, self._queue = self._queue, []
-            self._inflight = batch
+            self._inflight.append(batch)
+        outcome: list[tuple[T | None, BaseException | None]]
         try:
             results = self._write([r.item for r in batch])
         except BaseException as exc:  # every caller must learn; nothing was committed
-            for request in batch:
-                request.finish(None, exc)
+            outcome = [(None, exc)] * len(batch)
         else:
-            for request, result in zip(batch, results, strict=True):
-                if isinstance(result, BaseException):
-                    request.finish(None, result)
-                else:
-                    request.finish(result, None)
+            outcome = [(None, r) if isinstance(r, BaseException) else (r, None) for r in results]
+        # Hand the lead on before waking this batch's callers: the next batch's
+        # database work (which releases the GIL) overlaps these wake-ups.
         with self._lock:
-            self._inflight = []
             successor = next((r for r in self._queue if r.future is None), None)
             if successor is not None:
                 successor.promote()
@@ -165,3 +163,7 @@ class GroupCommit(Generic[T]):
                 self._start_writer()
             else:
                 self._leader = False
+        for request, (result, error) in zip(batch, outcome, strict=True):
+            request.finish(result, error)
+        with self._lock:
+            self._inflight.remove(batch)

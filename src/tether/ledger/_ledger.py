@@ -214,6 +214,8 @@ class Ledger:
 
     def _write(self, batch: Sequence[_Append]) -> list[Entry | BaseException]:
         """Write one batch in one transaction; a refused erasure fails alone."""
+        if not batch:
+            return []
         with self._appender.transaction() as tx:
             head = tx.lock_head()
             if head is None:
