@@ -36,4 +36,7 @@ def format_timestamp(moment: datetime) -> str:
         >>> format_timestamp(datetime(2026, 1, 2, 3, 4, 5, 6, tzinfo=UTC))
         '2026-01-02T03:04:05.000006Z'
     """
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    if moment.tzinfo is not UTC:
+        moment = moment.astimezone(UTC)
+    # isoformat is ~10x faster than strftime; every append formats one timestamp.
+    return moment.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"

@@ -87,6 +87,11 @@ def jcs_number(x: float) -> bytes:
         raise ValueError(f"{x!r} is not representable in JSON")
     if x == 0:
         return b"0"
+    text = repr(x)
+    if "e" not in text:
+        # repr writes 1e-4 <= |x| < 1e16 in fixed notation with the same shortest
+        # digits as ECMAScript, which differs only by dropping an integral ".0".
+        return (text[:-2] if text.endswith(".0") else text).encode()
     sign = "-" if x < 0 else ""
     mantissa, _, exp = repr(abs(x)).partition("e")
     whole, _, frac = mantissa.partition(".")
