@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from tether import errors as _errors
 from tether._lazy import lazy_exports
 
 if TYPE_CHECKING:
@@ -37,24 +38,12 @@ if TYPE_CHECKING:
 
 __version__ = "0.1.0.dev0"
 
-_ERRORS = [
-    "ConfigurationError",
-    "InvalidInput",
-    "KeyFileError",
-    "NotFound",
-    "ProofError",
-    "SchemaVersionError",
-    "SignatureError",
-    "StoreError",
-    "TetherError",
-    "VerificationError",
-]
 _LEDGER = ["Checkpoint", "Entry", "Ledger", "Receipt", "Verifier", "VerifyReport", "verify_receipt"]
 _EXPORTS = {
     "Tether": "tether.core",
     "Durability": "tether.settings",
     "Settings": "tether.settings",
-    **dict.fromkeys(_ERRORS, "tether.errors"),
+    **dict.fromkeys(_errors.__all__, "tether.errors"),
     **dict.fromkeys(_LEDGER, "tether.ledger"),
 }
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())
