@@ -30,6 +30,7 @@ _ASTRAL = re.compile(rb"[\xf0-\xf4]")
 # STRICT_INTEGER makes orjson refuse integers beyond 2**53, as JCS does.
 _OPTIONS = orjson.OPT_SORT_KEYS | orjson.OPT_STRICT_INTEGER
 _INF = float("inf")
+_DIGITS = bytes.maketrans(b"123456789", b"000000000")
 
 
 def canonical_json(value: Any) -> bytes:
@@ -44,7 +45,14 @@ def canonical_json(value: Any) -> bytes:
             a non-string key, an unsupported type).
     """
     try:
-        out = orjson.dumps(_jcs_floats(value), option=_OPTIONS)
+        out = orjson.dumps(value, option=_OPTIONS)
+        # A float always prints as a digit followed by ".", "e" or "E"; an integer
+        # never does. Mapping digits to "0" lets bytes.__contains__ look at C speed
+        # (a regex costs ~4 us, walking the value ~10 us). A hit inside a string only
+        # costs the walk.
+        shape = out.translate(_DIGITS)
+        if b"0." in shape or b"0e" in shape or b"0E" in shape:
+            out = orjson.dumps(_jcs_floats(value), option=_OPTIONS)
     except (TypeError, ValueError, orjson.JSONEncodeError):
         return _reference(value)
     if not out.isascii() and _ASTRAL.search(out) is not None:
@@ -60,14 +68,24 @@ def _jcs_floats(value: Any) -> Any:
 
     Only exact dicts, lists and floats are walked; a subclass of one of them (or a
     tuple) raises TypeError, which hands the value to the reference implementation.
+    Scalars are handled inline: a call per value would double the cost.
     """
     kind = type(value)
     if kind is dict:
-        return {k: _jcs_floats(v) for k, v in value.items()}
+        return {k: _jcs_scalar(v) for k, v in value.items()}
     if kind is list:
-        return [_jcs_floats(v) for v in value]
+        return [_jcs_scalar(v) for v in value]
+    return _jcs_scalar(value)
+
+
+def _jcs_scalar(value: Any) -> Any:
+    kind = type(value)
+    if kind is str or kind is int or kind is bool or value is None:
+        return value
     if kind is float:
         return orjson.Fragment(jcs_number(value))
+    if kind is dict or kind is list:
+        return _jcs_floats(value)
     if isinstance(value, dict | list | tuple | float):
         raise TypeError(f"{kind.__name__} goes to the reference implementation")
     return value
