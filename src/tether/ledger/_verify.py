@@ -106,7 +106,7 @@ def verify_ledger(
         >>> t.close()
     """
     report = VerifyReport()
-    with store.read() as conn:
+    with store.read(snapshot=True) as conn:
         head = repo.read_head(conn)
         head_size = head.size if head is not None else 0
         report.size = head_size

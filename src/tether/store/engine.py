@@ -57,10 +57,15 @@ class Store:
                 yield conn
 
     @contextlib.contextmanager
-    def read(self) -> Iterator[Connection]:
-        """Open a read transaction (a consistent snapshot on both dialects)."""
+    def read(self, *, snapshot: bool = False) -> Iterator[Connection]:
+        """Open a read transaction.
+
+        SQLite reads always see one snapshot. On PostgreSQL, ``snapshot=True`` makes
+        every statement see the same one (REPEATABLE READ), which a whole-log check
+        needs; point reads of immutable rows (entries, nodes) skip that round trip.
+        """
         with self.engine.connect() as conn, conn.begin():
-            if self.dialect == "postgresql":
+            if snapshot and self.dialect == "postgresql":
                 conn.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
             yield conn
 

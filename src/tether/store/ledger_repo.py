@@ -133,9 +133,10 @@ _ERASE = (
 class AppendTransaction:
     """The statements of one appending transaction, on a bare DBAPI cursor."""
 
-    def __init__(self, cursor: Any, postgres: bool) -> None:
+    def __init__(self, cursor: Any, postgres: bool, pipeline: Any = None) -> None:
         self._cur = cursor
         self._pg = postgres
+        self._pipeline = pipeline
 
     def _sql(self, sql: str) -> str:
         return sql.replace("?", "%s") if self._pg else sql
@@ -155,10 +156,12 @@ class AppendTransaction:
         head: Head,
     ) -> None:
         """Write entries ``(idx, entry, leaf, payload)``, new nodes and the new head."""
-        self._cur.executemany(self._sql(_INSERT_ENTRY), entries)
-        if nodes:
-            self._cur.executemany(self._sql(_INSERT_NODE), nodes)
-        self.update_head(head)
+        # On PostgreSQL the three statements go in one pipeline: one round trip.
+        with self._pipeline() if self._pipeline else contextlib.nullcontext():
+            self._cur.executemany(self._sql(_INSERT_ENTRY), entries)
+            if nodes:
+                self._cur.executemany(self._sql(_INSERT_NODE), nodes)
+            self.update_head(head)
 
     def update_head(self, head: Head) -> None:
         """Rewrite the head row."""
@@ -203,9 +206,12 @@ class Appender:
             conn = self._conn
             cursor = conn.cursor()
             try:
-                if not self._pg:
+                if self._pg:
+                    pipeline = conn.driver_connection.pipeline
+                    yield AppendTransaction(cursor, True, pipeline)
+                else:
                     cursor.execute("BEGIN IMMEDIATE")
-                yield AppendTransaction(cursor, self._pg)
+                    yield AppendTransaction(cursor, False)
                 conn.commit()
             except BaseException:
                 self._discard()
