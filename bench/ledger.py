@@ -11,8 +11,9 @@ in the same directory (SQLite) or the same server (PostgreSQL):
 2. durable append, 32 threads (group commit): throughput vs one ``executemany`` of the
    same rows in one transaction. Target: >= 25 %.
 3. ``verify_ledger`` over N entries (default 1,000,000), in a fresh subprocess: seconds and
-   peak RSS growth (``ru_maxrss`` after minus before). Target: <= 3 s, <= 200 MB. The
-   anchor is a bare scan that reads every row and hashes it once (the floor).
+   peak RSS growth of that process and its worker processes (sampled from /proc, see
+   ``MEMORY_METHOD``; ``ru_maxrss`` is recorded but misleading in a child). Target: <= 3 s,
+   <= 200 MB. The anchor is a bare scan that reads every row and hashes it once.
 4. ``inclusion_proof(index, size)`` and ``receipt(index)`` at N entries, random seeded
    indices. Target: proof median <= 1 ms. The anchor runs the same two ``IN`` queries
    with the bare driver.

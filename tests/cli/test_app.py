@@ -6,27 +6,32 @@ two tests run the installed ``tether`` script in a real subprocess.
 
 from __future__ import annotations
 
-import io
 import os
 import stat
 import subprocess
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, Engine, create_engine, inspect, make_url, text
-from sqlalchemy.pool import NullPool
+from sqlalchemy import text
 
 import tether.store.engine
 from tether import Settings
-from tether.cli import main
 from tether.ledger import load_verifier
+
+from .harness import (
+    Cli,
+    connect,
+    db_tables,
+    drop_everything,
+    expect_error,
+    is_sqlite,
+    sqlite_file,
+    writes_nothing,
+)
 
 TETHER = Path(sys.executable).with_name("tether")
 HEAD_REVISION = ScriptDirectory(
@@ -35,161 +40,12 @@ HEAD_REVISION = ScriptDirectory(
 PAYLOAD = b'{"verdict": "allow"}'
 
 
-# -- harness ----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Result:
-    code: int
-    out: str
-    err: str
-
-
-@dataclass
-class Cli:
-    settings: Settings
-    capsys: pytest.CaptureFixture[str]
-    monkeypatch: pytest.MonkeyPatch
-
-    @property
-    def home(self) -> Path:
-        return self.settings.home
-
-    @property
-    def url(self) -> str:
-        return self.settings.database_url
-
-    def bare(self, *args: str, stdin: bytes = b"") -> Result:
-        self.monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(stdin)))
-        self.capsys.readouterr()
-        with pytest.raises(SystemExit) as info:
-            main(list(args))
-        out, err = self.capsys.readouterr()
-        code = info.value.code
-        return Result(code if isinstance(code, int) else 1, out, err)
-
-    def __call__(self, *args: str, stdin: bytes = b"") -> Result:
-        return self.bare("--home", str(self.home), "--database-url", self.url, *args, stdin=stdin)
-
-    def ok(self, *args: str, stdin: bytes = b"") -> str:
-        result = self(*args, stdin=stdin)
-        assert result.code == 0, result
-        return result.out
-
-
-def expect_error(result: Result, *needles: str) -> str:
-    """Assert one clear ``error:`` line naming every needle, nothing on stdout, exit != 0."""
-    assert result.code != 0, result
-    lines = result.err.splitlines()
-    assert len(lines) == 1, result.err
-    assert lines[0].startswith("error: "), lines[0]
-    for needle in needles:
-        assert needle in lines[0], (needle, lines[0])
-    assert result.out == "", result.out
-    return lines[0]
-
-
-def _is_sqlite(url: str) -> bool:
-    return make_url(url).get_backend_name() == "sqlite"
-
-
-def _sqlite_file(url: str) -> Path:
-    return Path(make_url(url).database or "")
-
-
-_PG_ENGINES: dict[str, Engine] = {}
-
-
-@contextmanager
-def connect(url: str, *, write: bool = False) -> Iterator[Connection]:
-    """A connection outside tether's own (SQLite: none kept open, so no -wal file lingers)."""
-    if _is_sqlite(url):
-        engine = create_engine(url, poolclass=NullPool)
-        try:
-            with engine.begin() if write else engine.connect() as conn:
-                yield conn
-        finally:
-            engine.dispose()
-        return
-    engine = _PG_ENGINES.get(url)
-    if engine is None:
-        engine = _PG_ENGINES[url] = create_engine(url, pool_size=1)
-    with engine.begin() if write else engine.connect() as conn:
-        yield conn
-
-
-@pytest.fixture(autouse=True)
-def _dispose_engines() -> Iterator[None]:
-    yield
-    while _PG_ENGINES:
-        _PG_ENGINES.popitem()[1].dispose()
-
-
-def db_tables(url: str) -> dict[str, list[tuple[Any, ...]]]:
-    """Every row of every table; a SQLite file that does not exist is not created."""
-    if _is_sqlite(url) and not _sqlite_file(url).exists():
-        return {}
-    with connect(url) as conn:
-        return {
-            name: sorted(
-                (tuple(r) for r in conn.execute(text(f'SELECT * FROM "{name}"'))), key=repr
-            )
-            for name in sorted(inspect(conn).get_table_names())
-        }
-
-
-def snapshot(root: Path, url: str) -> tuple[dict[str, bytes | None], dict[str, Any]]:
-    files = {
-        str(p.relative_to(root)): (p.read_bytes() if p.is_file() else None)
-        for p in sorted(root.rglob("*"))
-    }
-    return files, db_tables(url)
-
-
-@contextmanager
-def writes_nothing(root: Path, url: str) -> Iterator[None]:
-    """Assert the block changes no file or folder under ``root`` and no database row."""
-    files, rows = snapshot(root, url)
-    yield
-    after_files, after_rows = snapshot(root, url)
-    assert after_files == files, "files under the test folder changed"
-    assert after_rows == rows, "database rows changed"
-
-
-def drop_everything(url: str) -> None:
-    if _is_sqlite(url):
-        db = _sqlite_file(url)
-        for path in db.parent.glob(db.name + "*"):
-            path.unlink()
-        return
-    with connect(url, write=True) as conn:
-        for name in inspect(conn).get_table_names():
-            conn.execute(text(f'DROP TABLE "{name}" CASCADE'))
+# -- harness (the shared part is in harness.py and conftest.py) --------------------------
 
 
 def execute(url: str, sql: str, **params: Any) -> None:
     with connect(url, write=True) as conn:
         conn.execute(text(sql), params)
-
-
-@pytest.fixture(autouse=True)
-def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
-    for name in list(os.environ):
-        if name.startswith("TETHER_") and name != "TETHER_TEST_POSTGRES_URL":
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("COLUMNS", "200")
-    cwd = tmp_path / "cwd"
-    cwd.mkdir()
-    monkeypatch.chdir(cwd)
-    yield
-    assert list(cwd.iterdir()) == [], "a command wrote into the working directory"
-
-
-@pytest.fixture
-def cli(
-    settings: Settings, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> Cli:
-    return Cli(settings, capsys, monkeypatch)
 
 
 @pytest.fixture
@@ -335,11 +191,11 @@ def test_db_upgrade(ready: Cli) -> None:
 
 
 def test_db_upgrade_of_an_uninitialised_database(cli: Cli, tmp_path: Path) -> None:
-    if _is_sqlite(cli.url):
+    if is_sqlite(cli.url):
         # no SQLite file is created: 'tether init' does that
         with writes_nothing(tmp_path, cli.url):
             expect_error(cli("db", "upgrade"), "no database at", "tether init")
-        assert not _sqlite_file(cli.url).exists()
+        assert not sqlite_file(cli.url).exists()
     else:
         # the PostgreSQL database exists but holds no tether schema: refused, not created
         with writes_nothing(tmp_path, cli.url):
@@ -423,7 +279,7 @@ def test_uninitialised_home_is_not_created(
     note = tmp_path / "old.note"
     note.write_text("origin\n1\nAA==\n", encoding="utf-8")
     commands = _commands(note)
-    if not _is_sqlite(cli.url):
+    if not is_sqlite(cli.url):
         del commands["db upgrade"]  # on PostgreSQL that is its job: see above
     for name, (args, stdin) in commands.items():
         with subtests.test(command=name):

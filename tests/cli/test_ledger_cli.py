@@ -8,12 +8,8 @@ they were.
 from __future__ import annotations
 
 import base64
-import io
-import os
 import shutil
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,187 +18,31 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import Connection, Engine, create_engine, inspect, make_url, text
-from sqlalchemy.pool import NullPool
+from sqlalchemy import text
 
 from tether import Settings, Tether
-from tether.cli import main
-from tether.ledger import Checkpoint, Verifier, canonical_json, load_verifier
+from tether.ledger import Checkpoint, canonical_json
 from tether.ledger._merkle import leaf_hash, verify_consistency
 from tether.ledger._note import Signer
 
-# -- harness ----------------------------------------------------------------------------
+from .harness import (
+    Cli,
+    Result,
+    connect,
+    db_tables,
+    drop_everything,
+    expect_error,
+    ledger_size,
+    writes_nothing,
+)
 
-
-@dataclass(frozen=True)
-class Result:
-    code: int
-    out: str
-    err: str
-
-    @property
-    def err_lines(self) -> list[str]:
-        return self.err.splitlines()
-
-
-@dataclass
-class Cli:
-    settings: Settings
-    capsys: pytest.CaptureFixture[str]
-    monkeypatch: pytest.MonkeyPatch
-
-    @property
-    def home(self) -> Path:
-        return self.settings.home
-
-    @property
-    def url(self) -> str:
-        return self.settings.database_url
-
-    @property
-    def public_key(self) -> Path:
-        return self.settings.public_key_path
-
-    @property
-    def signing_key(self) -> Path:
-        return self.settings.signing_key_path
-
-    def bare(self, *args: str, stdin: bytes = b"") -> Result:
-        """Run ``tether ARGS`` with ``stdin`` piped in; return exit code and output."""
-        self.monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(stdin)))
-        self.capsys.readouterr()
-        with pytest.raises(SystemExit) as info:
-            main(list(args))
-        out, err = self.capsys.readouterr()
-        code = info.value.code
-        return Result(code if isinstance(code, int) else 1, out, err)
-
-    def __call__(self, *args: str, stdin: bytes = b"") -> Result:
-        """Run ``tether --home HOME --database-url URL ARGS``."""
-        return self.bare("--home", str(self.home), "--database-url", self.url, *args, stdin=stdin)
-
-    def ok(self, *args: str, stdin: bytes = b"") -> str:
-        result = self(*args, stdin=stdin)
-        assert result.code == 0, result
-        return result.out
-
-    def append(self, payload: Any, kind: str = "decision", actor: str = "svc:test") -> int:
-        out = self.ok("ledger", "append", "--kind", kind, "--actor", actor, stdin=_json(payload))
-        return int(out.strip())
-
-    def verifier(self) -> Verifier:
-        return load_verifier(self.public_key)
-
-
-def _json(value: Any) -> bytes:
-    return orjson.dumps(value)
-
-
-def expect_error(result: Result, *needles: str) -> str:
-    """Assert one clear ``error:`` line naming every needle, nothing on stdout, exit != 0."""
-    assert result.code != 0, result
-    assert len(result.err_lines) == 1, result.err
-    line = result.err_lines[0]
-    assert line.startswith("error: "), line
-    assert "Traceback" not in result.err
-    for needle in needles:
-        assert needle in line, (needle, line)
-    assert result.out == "", result.out
-    return line
-
-
-_PG_ENGINES: dict[str, Engine] = {}
-
-
-@contextmanager
-def connect(url: str, *, write: bool = False) -> Iterator[Connection]:
-    """A connection outside tether's own (SQLite: none kept open, so no -wal file lingers)."""
-    if make_url(url).get_backend_name() == "sqlite":
-        engine = create_engine(url, poolclass=NullPool)
-        try:
-            with engine.begin() if write else engine.connect() as conn:
-                yield conn
-        finally:
-            engine.dispose()
-        return
-    engine = _PG_ENGINES.get(url)
-    if engine is None:
-        engine = _PG_ENGINES[url] = create_engine(url, pool_size=1)
-    with engine.begin() if write else engine.connect() as conn:
-        yield conn
-
-
-@pytest.fixture(autouse=True)
-def _dispose_engines() -> Iterator[None]:
-    yield
-    while _PG_ENGINES:
-        _PG_ENGINES.popitem()[1].dispose()
-
-
-def db_tables(url: str) -> dict[str, list[tuple[Any, ...]]]:
-    """Every row of every table (a SQLite file is only read if it exists)."""
-    parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite" and not Path(parsed.database or "").exists():
-        return {}
-    with connect(url) as conn:
-        return {
-            name: sorted(
-                (tuple(r) for r in conn.execute(text(f'SELECT * FROM "{name}"'))), key=repr
-            )
-            for name in sorted(inspect(conn).get_table_names())
-        }
-
-
-def snapshot(root: Path, url: str) -> tuple[dict[str, bytes | None], dict[str, Any]]:
-    """Every path under ``root`` with its bytes, then every database row."""
-    files = {
-        str(p.relative_to(root)): (p.read_bytes() if p.is_file() else None)
-        for p in sorted(root.rglob("*"))
-    }
-    return files, db_tables(url)
-
-
-def ledger_size(url: str) -> int:
-    with connect(url) as conn:
-        return int(conn.execute(text("SELECT size FROM ledger_head")).scalar_one())
+# -- harness (the shared part is in harness.py and conftest.py) --------------------------
 
 
 def stored_entries(url: str) -> list[bytes]:
     with connect(url) as conn:
         rows = conn.execute(text("SELECT idx, entry FROM ledger_entries ORDER BY idx"))
         return [bytes(entry) for _, entry in rows]
-
-
-def destroy_database(url: str) -> None:
-    parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite":
-        db = Path(parsed.database or "")
-        for path in db.parent.glob(db.name + "*"):
-            path.unlink()
-        return
-    with connect(url, write=True) as conn:
-        for name in inspect(conn).get_table_names():
-            conn.execute(text(f'DROP TABLE "{name}" CASCADE'))
-
-
-@pytest.fixture(autouse=True)
-def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
-    for name in list(os.environ):
-        if name.startswith("TETHER_") and name != "TETHER_TEST_POSTGRES_URL":
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("COLUMNS", "200")
-    cwd = tmp_path / "cwd"
-    cwd.mkdir()
-    monkeypatch.chdir(cwd)
-    yield
-    assert list(cwd.iterdir()) == [], "a command wrote into the working directory"
-
-
-@pytest.fixture
-def cli(
-    settings: Settings, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> Cli:
-    return Cli(settings, capsys, monkeypatch)
 
 
 @pytest.fixture
@@ -213,18 +53,6 @@ def ready(cli: Cli) -> Cli:
         t.ledger.append("decision", "svc:alpha", {"verdict": "allow", "n": 0})
         t.ledger.append("decision", "svc:beta", {"verdict": "deny", "n": 1})
     return cli
-
-
-@contextmanager
-def writes_nothing(cli: Cli, root: Path) -> Iterator[None]:
-    """Assert the block changes no file under ``root``, no row and not the ledger size."""
-    size = ledger_size(cli.url)
-    files, rows = snapshot(root, cli.url)
-    yield
-    assert ledger_size(cli.url) == size
-    after_files, after_rows = snapshot(root, cli.url)
-    assert after_files == files, "files under the test folder changed"
-    assert after_rows == rows, "database rows changed"
 
 
 # -- happy paths --------------------------------------------------------------------------
@@ -340,7 +168,7 @@ def test_proof_gives_a_receipt_that_verifies_offline(
     receipt_file.write_text(receipt_text, encoding="utf-8")
 
     # offline: no database, no home, no --home
-    destroy_database(ready.url)
+    drop_everything(ready.url)
     shutil.rmtree(settings.home)
     result = ready.bare("ledger", "verify-receipt", str(receipt_file), "--public-key", str(pub))
     assert result.code == 0, result
@@ -429,7 +257,7 @@ def test_append_refuses_malformed_json(
     ready: Cli, tmp_path: Path, subtests: pytest.Subtests
 ) -> None:
     for stdin in BAD_JSON:
-        with subtests.test(stdin=stdin), writes_nothing(ready, tmp_path):
+        with subtests.test(stdin=stdin), writes_nothing(tmp_path, ready.url, same_size=True):
             result = ready("ledger", "append", "--kind", "decision", "--actor", "bot", stdin=stdin)
             expect_error(result, "payload", "not JSON")
 
@@ -438,7 +266,7 @@ def test_append_refuses_a_malformed_kind(
     ready: Cli, tmp_path: Path, subtests: pytest.Subtests
 ) -> None:
     for kind in BAD_KINDS:
-        with subtests.test(kind=kind), writes_nothing(ready, tmp_path):
+        with subtests.test(kind=kind), writes_nothing(tmp_path, ready.url, same_size=True):
             result = ready("ledger", "append", "--kind", kind, "--actor", "bot", stdin=b"{}")
             expect_error(result, f"kind {kind!r} is not a valid kind")
 
@@ -447,7 +275,7 @@ def test_append_refuses_a_malformed_actor(
     ready: Cli, tmp_path: Path, subtests: pytest.Subtests
 ) -> None:
     for actor in BAD_ACTORS:
-        with subtests.test(actor=actor), writes_nothing(ready, tmp_path):
+        with subtests.test(actor=actor), writes_nothing(tmp_path, ready.url, same_size=True):
             result = ready("ledger", "append", "--kind", "decision", "--actor", actor, stdin=b"{}")
             expect_error(result, "actor")
 
@@ -503,7 +331,7 @@ def test_signing_commands_refuse_a_missing_or_corrupt_key(
             else:
                 ready.signing_key.write_bytes(new)
             try:
-                with writes_nothing(ready, tmp_path):
+                with writes_nothing(tmp_path, ready.url, same_size=True):
                     result = ready(*args, stdin=stdin)
                     expect_error(result, *(n.format(key=ready.signing_key) for n in needles))
             finally:
@@ -520,26 +348,26 @@ def test_unknown_index(ready: Cli, tmp_path: Path, subtests: pytest.Subtests) ->
         "erase": ("ledger", "erase", "999999", "--reason", "gdpr", "--actor", "human:dpo"),
     }
     for name, args in commands.items():
-        with subtests.test(command=name), writes_nothing(ready, tmp_path):
+        with subtests.test(command=name), writes_nothing(tmp_path, ready.url, same_size=True):
             expect_error(ready(*args), "entry 999999 does not exist")
 
 
 def test_erase_twice_or_without_a_reason(ready: Cli, tmp_path: Path) -> None:
     ready.ok("ledger", "erase", "0", "--reason", "gdpr", "--actor", "human:dpo")
-    with writes_nothing(ready, tmp_path):
+    with writes_nothing(tmp_path, ready.url, same_size=True):
         result = ready("ledger", "erase", "0", "--reason", "gdpr", "--actor", "human:dpo")
         expect_error(result, "entry 0", "already erased")
-    with writes_nothing(ready, tmp_path):
+    with writes_nothing(tmp_path, ready.url, same_size=True):
         result = ready("ledger", "erase", "2", "--reason", "again", "--actor", "human:dpo")
         expect_error(result, "entry 2 records an erasure")
-    with writes_nothing(ready, tmp_path):
+    with writes_nothing(tmp_path, ready.url, same_size=True):
         result = ready("ledger", "erase", "1", "--reason", "  ", "--actor", "human:dpo")
         expect_error(result, "reason")
 
 
 def test_export_unknown_format(ready: Cli, tmp_path: Path, subtests: pytest.Subtests) -> None:
     for fmt in ["csv", "JSONL", ""]:
-        with subtests.test(fmt=fmt), writes_nothing(ready, tmp_path):
+        with subtests.test(fmt=fmt), writes_nothing(tmp_path, ready.url, same_size=True):
             expect_error(ready("ledger", "export", "--format", fmt), f"format {fmt!r}", "jsonl")
 
 
@@ -564,7 +392,7 @@ def test_bad_checkpoint_files(ready: Cli, tmp_path: Path) -> None:
     lie.write_text(Checkpoint.sign(Signer(key, verifier.name), 2, b"\x07" * 32).note, "utf-8")
     missing = notes / "missing.note"
 
-    with writes_nothing(ready, tmp_path):
+    with writes_nothing(tmp_path, ready.url, same_size=True):
         expect_error(ready("ledger", "verify", "--checkpoint", str(impostor)), "not signed by key")
         expect_error(ready("ledger", "verify", "--checkpoint", str(missing)), "does not exist")
         expect_error(ready("ledger", "consistency", str(missing)), str(missing), "does not exist")

@@ -45,25 +45,31 @@ def _spawn(settings: Settings, worker: int, count: int, threads: int) -> subproc
     )
 
 
-@pytest.mark.slow
-def test_eight_threads_times_5000(make_tether: Callable[..., Tether]) -> None:
-    t = make_tether(checkpoint_every=5000)
+def _append_from_threads(t: Tether, threads: int, count: int) -> list[BaseException]:
+    """Append ``count`` entries from each of ``threads`` threads (worker 0); return the errors."""
     errors: list[BaseException] = []
 
     def run(thread: int) -> None:
         try:
-            for i in range(5000):
+            for i in range(count):
                 t.ledger.append(
                     "decision", f"agent:{thread}", {"worker": 0, "thread": thread, "i": i}
                 )
-        except BaseException as exc:  # pragma: no cover - reported below
+        except BaseException as exc:  # pragma: no cover - reported by the caller
             errors.append(exc)
 
-    pool = [threading.Thread(target=run, args=(n,)) for n in range(8)]
+    pool = [threading.Thread(target=run, args=(n,)) for n in range(threads)]
     for th in pool:
         th.start()
     for th in pool:
         th.join()
+    return errors
+
+
+@pytest.mark.slow
+def test_eight_threads_times_5000(make_tether: Callable[..., Tether]) -> None:
+    t = make_tether(checkpoint_every=5000)
+    errors = _append_from_threads(t, threads=8, count=5000)
     assert errors == []
     assert t.ledger.size == 40_000
     assert _all_indices(t) == list(range(40_000))
@@ -76,23 +82,8 @@ def test_eight_threads_times_5000(make_tether: Callable[..., Tether]) -> None:
 def test_threads_then_four_processes_make_60000(make_tether: Callable[..., Tether]) -> None:
     """The acceptance run: 8 threads x 5,000 plus 4 processes x 5,000 appends."""
     t = make_tether(checkpoint_every=5000)
-    errors: list[BaseException] = []
-
-    def run(thread: int) -> None:
-        try:
-            for i in range(5000):
-                t.ledger.append(
-                    "decision", f"agent:{thread}", {"worker": 0, "thread": thread, "i": i}
-                )
-        except BaseException as exc:  # pragma: no cover - reported below
-            errors.append(exc)
-
     procs = [_spawn(t.settings, worker, 5000, 1) for worker in range(1, 5)]
-    pool = [threading.Thread(target=run, args=(n,)) for n in range(8)]
-    for th in pool:
-        th.start()
-    for th in pool:
-        th.join()
+    errors = _append_from_threads(t, threads=8, count=5000)
     outputs = [p.communicate(timeout=600) for p in procs]
     assert errors == []
     assert [p.returncode for p in procs] == [0, 0, 0, 0], [err for _, err in outputs]
