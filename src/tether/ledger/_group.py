@@ -10,13 +10,16 @@ or a Future: the wake-up is most of a follower's cost).
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from typing import Any, Generic, TypeVar
 
 from tether.errors import StoreError
 
-__all__ = ["GroupCommit", "Request"]
+__all__ = ["GATHER_SECONDS", "GroupCommit", "Request"]
+
+GATHER_SECONDS = 0.0003
 
 T = TypeVar("T")
 
@@ -68,7 +71,8 @@ class GroupCommit(Generic[T]):
         self._name = name
         self._lock = threading.Lock()
         self._queue: list[Request[T]] = []
-        self._inflight: list[list[Request[T]]] = []  # batches written, not yet finished
+        self._inflight: list[list[Request[T]]] = []
+        self._last_batch = 0  # batches written, not yet finished
         self._leader = False
         self._closed = False
         self._wake = threading.Event()
@@ -142,9 +146,30 @@ class GroupCommit(Generic[T]):
                     return
             self._lead()
 
+    def _gather(self) -> None:
+        """Under concurrency, let the callers woken by the last batch re-queue first.
+
+        Without this, batches settle at half the callers: while one half commits, the
+        other half queues up and is written next. Waiting while the queue still grows
+        (at most ``GATHER_SECONDS``, like PostgreSQL's ``commit_delay``) lets both
+        halves share one commit; a lone caller never waits.
+        """
+        if self._last_batch < 2:
+            return
+        deadline = time.perf_counter() + GATHER_SECONDS
+        seen = -1
+        while time.perf_counter() < deadline:
+            count = len(self._queue)  # a racy read is fine: this is a heuristic
+            if count >= 2 * self._last_batch or count == seen:
+                return
+            seen = count
+            time.sleep(GATHER_SECONDS / 6)
+
     def _lead(self) -> None:
+        self._gather()
         with self._lock:
             batch, self._queue = self._queue, []
+            self._last_batch = len(batch)
             self._inflight.append(batch)
         outcome: list[tuple[T | None, BaseException | None]]
         try:
