@@ -73,12 +73,23 @@ def demo(
             f"appended [bold]{entries}[/] decisions in {elapsed:.2f} s "
             f"({entries / elapsed:,.0f}/s, group commit); last index {last.index}"
         )
+        auditor_copy = t.ledger.checkpoint()  # what an auditor kept yesterday
+        start = time.perf_counter()
+        for n in range(entries, entries + 20):
+            actor, subject, payload = _decision(rng, n)
+            t.ledger.append("decision", actor, payload, subject=subject)
+        per_append = (time.perf_counter() - start) / 20
+        console.print(f"20 durable appends, one caller: {per_append * 1e6:,.0f} µs each")
         t.ledger.erase(5, "GDPR erasure request #4711", "human:dpo")
         console.print(
             f"erased the payload of entry 5 (the erasure is itself entry {t.ledger.size - 1})"
         )
-        cp = t.ledger.checkpoint()
+        cp, proof = t.ledger.prove_extends(auditor_copy)
         console.print(Panel(cp.note.rstrip(), title=f"signed checkpoint, size {cp.size}"))
+        console.print(
+            f"consistency proof: {len(proof)} hashes show the log of {cp.size} entries "
+            f"extends the auditor's checkpoint of {auditor_copy.size}: only appended to"
+        )
         receipt = t.ledger.receipt(42)
         receipt_path = home / "receipt-42.json"
         receipt_path.write_text(receipt.to_json(), encoding="utf-8")
