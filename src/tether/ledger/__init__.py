@@ -11,8 +11,8 @@ from tether._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from tether.ledger._canonical import canonical_json
-    from tether.ledger._entry import Entry
-    from tether.ledger._ledger import ERASE_KIND, Ledger
+    from tether.ledger._entry import ERASE_KIND, Entry
+    from tether.ledger._ledger import Ledger
     from tether.ledger._note import Checkpoint, Signer, Verifier, load_verifier
     from tether.ledger._receipt import Receipt, verify_receipt
     from tether.ledger._verify import Problem, VerifyReport, verify_ledger
@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 _EXPORTS = {
     "canonical_json": "tether.ledger._canonical",
     "Entry": "tether.ledger._entry",
-    "ERASE_KIND": "tether.ledger._ledger",
+    "ERASE_KIND": "tether.ledger._entry",
     "Ledger": "tether.ledger._ledger",
     "Checkpoint": "tether.ledger._note",
     "Signer": "tether.ledger._note",

@@ -12,13 +12,33 @@ import orjson
 from tether.errors import InvalidInput, VerificationError
 from tether.ledger._merkle import leaf_hash
 
-__all__ = ["ENTRY_VERSION", "Entry", "encode_entry", "payload_digest", "validate_fields"]
+__all__ = [
+    "ENTRY_VERSION",
+    "ERASE_KIND",
+    "Entry",
+    "encode_entry",
+    "erase_subject",
+    "payload_digest",
+    "validate_fields",
+]
 
 ENTRY_VERSION = 1
+ERASE_KIND = "payload.erased"
+"""The kind of the entry that records an erasure; only ``Ledger.erase`` writes it."""
 _KIND = re.compile(r"^[a-z][a-z0-9_]*(?:[.-][a-z][a-z0-9_]*)*$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _ENTRY_KEYS = frozenset({"actor", "index", "kind", "payload_digest", "subject", "timestamp", "v"})
 _DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
+
+
+def erase_subject(index: int) -> str:
+    """Return the subject an erase entry gives the entry whose payload it erased.
+
+    Example:
+        >>> erase_subject(42)
+        'ledger/42'
+    """
+    return f"ledger/{index}"
 
 
 def payload_digest(payload_bytes: bytes) -> str:

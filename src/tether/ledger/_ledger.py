@@ -20,7 +20,14 @@ from sqlalchemy import Connection
 from tether.clock import Clock, SystemClock, format_timestamp
 from tether.errors import InvalidInput, KeyFileError, NotFound, ProofError, StoreError
 from tether.ledger._canonical import canonical_json
-from tether.ledger._entry import Entry, encode_entry, payload_digest, validate_fields
+from tether.ledger._entry import (
+    ERASE_KIND,
+    Entry,
+    encode_entry,
+    erase_subject,
+    payload_digest,
+    validate_fields,
+)
 from tether.ledger._group import GroupCommit
 from tether.ledger._merkle import (
     EMPTY_ROOT,
@@ -39,15 +46,9 @@ from tether.ledger._receipt import Receipt
 from tether.store import Store
 from tether.store import ledger_repo as repo
 
-__all__ = ["ERASE_KIND", "Ledger"]
+__all__ = ["Ledger"]
 
-ERASE_KIND = "payload.erased"
 Durability = Literal["durable", "async"]
-
-
-def erase_subject(index: int) -> str:
-    """Return the subject an erase entry gives the entry it erased."""
-    return f"ledger/{index}"
 
 
 @dataclass(slots=True, eq=False)

@@ -18,7 +18,7 @@ from typing import IO, Any
 import orjson
 
 from tether.errors import VerificationError
-from tether.ledger._entry import Entry
+from tether.ledger._entry import ERASE_KIND, Entry, erase_subject
 from tether.ledger._merkle import NODE_STRIDE
 from tether.store._raw import RawReader, connect_raw
 
@@ -27,7 +27,6 @@ __all__ = ["SEGMENT_LEVEL", "SegmentResult", "check_segment"]
 SEGMENT_LEVEL = 15  # 32,768 leaves: ~30 MB of rows at most in memory per worker
 _CHUNK = 8192
 _DIGEST_KEY = b'"payload_digest":"sha256:'
-_ERASE_KIND = "payload.erased"
 
 
 @dataclass
@@ -186,8 +185,8 @@ def check_entry(
         return f"payload erased by entry {erased_by}, which is not valid JSON"
     if (
         not isinstance(eraser, dict)
-        or eraser.get("kind") != _ERASE_KIND
-        or eraser.get("subject") != f"ledger/{index}"
+        or eraser.get("kind") != ERASE_KIND
+        or eraser.get("subject") != erase_subject(index)
     ):
         return f"payload erased by entry {erased_by}, which is not an erasure of this entry"
     return None
