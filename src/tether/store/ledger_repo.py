@@ -195,6 +195,7 @@ class Appender:
         self._engine = engine
         self._pg = engine.dialect.name == "postgresql"
         self._conn: Any = None
+        self._cursor: Any = None  # reused: one writer at a time
         self._lock = threading.Lock()
 
     @contextlib.contextmanager
@@ -203,12 +204,11 @@ class Appender:
         with self._lock:
             if self._conn is None:
                 self._conn = self._engine.raw_connection()
-            conn = self._conn
-            cursor = conn.cursor()
+                self._cursor = self._conn.cursor()
+            conn, cursor = self._conn, self._cursor
             try:
                 if self._pg:
-                    pipeline = conn.driver_connection.pipeline
-                    yield AppendTransaction(cursor, True, pipeline)
+                    yield AppendTransaction(cursor, True, conn.driver_connection.pipeline)
                 else:
                     cursor.execute("BEGIN IMMEDIATE")
                     yield AppendTransaction(cursor, False)
@@ -216,12 +216,9 @@ class Appender:
             except BaseException:
                 self._discard()
                 raise
-            finally:
-                with contextlib.suppress(Exception):
-                    cursor.close()
 
     def _discard(self) -> None:
-        conn, self._conn = self._conn, None
+        conn, self._conn, self._cursor = self._conn, None, None
         with contextlib.suppress(Exception):
             conn.rollback()
         with contextlib.suppress(Exception):
@@ -231,8 +228,10 @@ class Appender:
         """Return the connection."""
         with self._lock:
             if self._conn is not None:
+                with contextlib.suppress(Exception):
+                    self._cursor.close()
                 self._conn.close()
-                self._conn = None
+                self._conn = self._cursor = None
 
 
 _ENTRY_COLUMNS = (
