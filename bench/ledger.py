@@ -418,20 +418,13 @@ class SqliteAnchor(Anchor):
 
         def read(leaves: list[int], keys: list[int]) -> int:
             got = 0
-            if leaves:
-                q = ",".join("?" * len(leaves))
-                got += len(
-                    conn.execute(
-                        f"SELECT idx, leaf FROM ledger_entries WHERE idx IN ({q})", leaves
-                    ).fetchall()
-                )
-            if keys:
-                q = ",".join("?" * len(keys))
-                got += len(
-                    conn.execute(
-                        f"SELECT key, hash FROM ledger_nodes WHERE key IN ({q})", keys
-                    ).fetchall()
-                )
+            for sql, wanted in (
+                ("SELECT idx, leaf FROM ledger_entries WHERE idx IN ({})", leaves),
+                ("SELECT key, hash FROM ledger_nodes WHERE key IN ({})", keys),
+            ):
+                if wanted:
+                    marks = ",".join("?" * len(wanted))
+                    got += len(conn.execute(sql.format(marks), wanted).fetchall())
             return got
 
         return read

@@ -36,9 +36,9 @@ from tether.ledger._merkle import (
     consistency_ranges,
     inclusion_ranges,
     leaf_hash,
-    node_hash,
     node_key,
     proof_from_ranges,
+    root_from_leaf_hashes,
     verify_consistency,
 )
 from tether.ledger._note import Checkpoint, Signer, Verifier
@@ -219,8 +219,6 @@ class Ledger:
             return []
         with self._appender.transaction() as tx:
             head = tx.lock_head()
-            if head is None:
-                raise StoreError("ledger is not initialised: run 'tether init'")
             tree = CompactRange.from_bytes(head.size, head.frontier)
             moment = self.clock.now()
             stamp = format_timestamp(moment)
@@ -250,7 +248,7 @@ class Ledger:
             )
             now = moment.timestamp()
             if self._checkpoint_due(head, tree.size, now):
-                new_head = self._sign_into(tx, new_head, now)
+                new_head, _ = self._sign_into(tx, new_head, now)
             tx.insert(rows, nodes, new_head)
         return results
 
@@ -265,12 +263,14 @@ class Ledger:
             and now - head.checkpoint_at >= self.checkpoint_interval
         )
 
-    def _sign_into(self, tx: repo.AppendTransaction, head: repo.Head, now: float) -> repo.Head:
+    def _sign_into(
+        self, tx: repo.AppendTransaction, head: repo.Head, now: float
+    ) -> tuple[repo.Head, Checkpoint]:
         if self.signer is None:
             raise KeyFileError("no signing key loaded: checkpoints need TETHER_SIGNING_KEY")
         cp = Checkpoint.sign(self.signer, head.size, head.root)
         tx.insert_checkpoint(repo.CheckpointRow(cp.size, cp.root, cp.note, now))
-        return repo.Head(head.size, head.frontier, head.root, head.size, now)
+        return repo.Head(head.size, head.frontier, head.root, head.size, now), cp
 
     # -- reading -----------------------------------------------------------------------
 
@@ -324,18 +324,16 @@ class Ledger:
             raise KeyFileError("no signing key loaded: checkpoints need TETHER_SIGNING_KEY")
         with self._appender.transaction() as tx:
             head = tx.lock_head()
-            if head is None:
-                raise StoreError("ledger is not initialised: run 'tether init'")
             if head.checkpoint_size == head.size and head.size > 0:
                 with self.store.read() as conn:
                     latest = repo.checkpoint_rows(conn, min_size=head.size, latest=True)
                 if latest and latest[0].size == head.size:
                     return Checkpoint.open(latest[0].note, self.verifier)
-            signed = self._sign_into(tx, head, self.clock.now().timestamp())
+            signed, checkpoint = self._sign_into(tx, head, self.clock.now().timestamp())
             tx.update_head(signed)
-        with self.store.read() as conn:
-            row = repo.checkpoint_rows(conn, min_size=head.size, latest=True)[0]
-        return Checkpoint.open(row.note, self.verifier)
+        # Ed25519 signatures are deterministic: a row another writer stored for the
+        # same size holds exactly this note.
+        return checkpoint
 
     def checkpoints(self) -> list[Checkpoint]:
         """Return every stored checkpoint, verified, in size order."""
@@ -447,17 +445,13 @@ def _fetcher(
         missing = [n for n in needed if n not in found]
         if missing:
             raise StoreError(f"Merkle nodes {sorted(missing)[:3]} are missing from the store")
-        return {node: _fold_pairs([found[p] for p in parts]) for node, parts in sources.items()}
+        # Each source list is a complete subtree's 2**k nodes of one level.
+        return {
+            node: root_from_leaf_hashes([found[p] for p in parts])
+            for node, parts in sources.items()
+        }
 
     return fetch
-
-
-def _fold_pairs(hashes: list[bytes]) -> bytes:
-    """Hash a complete subtree up from its 2**k nodes of one level."""
-    while len(hashes) > 1:
-        pairs = iter(hashes)
-        hashes = [node_hash(a, b) for a, b in zip(pairs, pairs, strict=True)]
-    return hashes[0]
 
 
 def _store_error(exc: BaseException) -> StoreError:

@@ -268,10 +268,12 @@ def _frontier(levels: list[list[bytes]], count: int) -> list[bytes]:
 # safe in a threaded process. Start-up is ~50 ms.
 
 
-def _read_frame(stream: IO[bytes]) -> Any:
+def read_frame(stream: IO[bytes]) -> Any:
+    """Read one length-prefixed pickle (None at end of stream)."""
     header = stream.read(8)
     if len(header) < 8:
         return None
+    # Only ever our own worker pipe: never unpickle anything else.
     return pickle.loads(stream.read(int.from_bytes(header, "big")))
 
 
@@ -282,13 +284,10 @@ def write_frame(stream: IO[bytes], obj: Any) -> None:
     stream.flush()
 
 
-read_frame = _read_frame
-
-
 def _serve(dialect: str, target: str) -> None:
     reader = connect_raw(dialect, target)
     try:
-        while (task := _read_frame(sys.stdin.buffer)) is not None:
+        while (task := read_frame(sys.stdin.buffer)) is not None:
             write_frame(sys.stdout.buffer, check_segment(reader, *task))
     finally:
         reader.close()

@@ -11,7 +11,12 @@ import sqlite3
 from collections.abc import Iterator
 from typing import Any
 
-__all__ = ["RawReader", "connect_raw"]
+__all__ = ["RawReader", "connect_raw", "driver_sql"]
+
+
+def driver_sql(sql: str, postgres: bool) -> str:
+    """Adapt a qmark (``?``) statement to the driver: psycopg wants ``%s``."""
+    return sql.replace("?", "%s") if postgres else sql
 
 
 _RAW_ENTRIES = (
@@ -27,7 +32,7 @@ class RawReader:
 
     Verification reads every row; the DBAPI cursor hands back plain tuples of bytes
     without SQLAlchemy's per-row Result machinery (about 1 us a row). A reader works
-    inside an open SQLAlchemy transaction (:meth:`of`) or on its own connection in a
+    inside an open SQLAlchemy transaction (``ledger_repo.raw_reader``) or on its own connection in a
     worker process (:func:`connect_raw`).
     """
 
@@ -36,7 +41,7 @@ class RawReader:
         self._pg = dialect == "postgresql"
 
     def _sql(self, sql: str) -> str:
-        return sql.replace("?", "%s") if self._pg else sql
+        return driver_sql(sql, self._pg)
 
     def entries(self, start: int, stop: int, chunk: int) -> Iterator[list[tuple[Any, ...]]]:
         """Yield rows ``(idx, entry, leaf, payload, erased_by)`` with start <= idx < stop."""

@@ -10,7 +10,8 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, func, insert, make_url, select
 
-from tether.store._raw import RawReader, connect_raw
+from tether.errors import StoreError
+from tether.store._raw import RawReader, connect_raw, driver_sql
 from tether.store.tables import (
     ledger_checkpoints,
     ledger_entries,
@@ -105,12 +106,15 @@ _HEAD_SQL = (
 )
 
 
-def read_head(conn: Connection) -> Head | None:
-    """Read the head row (None before init)."""
-    row = conn.exec_driver_sql(_HEAD_SQL).first()
+def _head(row: Any) -> Head | None:
     if row is None:
         return None
     return Head(int(row[0]), bytes(row[1]), bytes(row[2]), int(row[3]), float(row[4]))
+
+
+def read_head(conn: Connection) -> Head | None:
+    """Read the head row (None before init)."""
+    return _head(conn.exec_driver_sql(_HEAD_SQL).first())
 
 
 _INSERT_ENTRY = (
@@ -139,15 +143,19 @@ class AppendTransaction:
         self._pipeline = pipeline
 
     def _sql(self, sql: str) -> str:
-        return sql.replace("?", "%s") if self._pg else sql
+        return driver_sql(sql, self._pg)
 
-    def lock_head(self) -> Head | None:
-        """Read the head and hold it locked (SQLite: BEGIN IMMEDIATE already does)."""
+    def lock_head(self) -> Head:
+        """Read the head and hold it locked (SQLite: BEGIN IMMEDIATE already does).
+
+        Raises:
+            StoreError: there is no head row (the ledger was never initialised).
+        """
         self._cur.execute(_HEAD_SQL + (" FOR UPDATE" if self._pg else ""))
-        row = self._cur.fetchone()
-        if row is None:
-            return None
-        return Head(int(row[0]), bytes(row[1]), bytes(row[2]), int(row[3]), float(row[4]))
+        head = _head(self._cur.fetchone())
+        if head is None:
+            raise StoreError("ledger is not initialised: run 'tether init'")
+        return head
 
     def insert(
         self,
@@ -281,8 +289,8 @@ def _lookup(conn: Connection, sql: str, wanted: list[int]) -> dict[int, bytes]:
     # SQLAlchemy's expanding-parameter compilation (the bulk of a proof's cost).
     if not wanted:
         return {}
-    mark = "%s" if conn.dialect.name == "postgresql" else "?"
-    rows = conn.exec_driver_sql(sql.format(", ".join([mark] * len(wanted))), tuple(wanted)).all()
+    marks = driver_sql(", ".join("?" * len(wanted)), conn.dialect.name == "postgresql")
+    rows = conn.exec_driver_sql(sql.format(marks), tuple(wanted)).all()
     return {int(k): bytes(h) for k, h in rows}
 
 
