@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tether import Settings, Tether
+from tether import InvalidInput, Settings, Tether
 from tether.ledger import verify_ledger
 
 APPENDER = Path(__file__).with_name("appender.py")
@@ -104,6 +105,51 @@ def test_async_appends_are_ordered_and_flushed(make_tether: Callable[..., Tether
     assert all(f.done() for f in futures)
     assert [f.result().index for f in futures] == list(range(500))
     assert [e.payload["i"] for e in t.ledger.iter_entries()] == list(range(500))
+
+
+def test_asyncio_tasks_share_commits_and_get_their_own_entries(
+    make_tether: Callable[..., Tether],
+) -> None:
+    t = make_tether()
+    batches: list[int] = []
+    write = t.ledger._group._write
+    t.ledger._group._write = lambda items: (batches.append(len(items)), write(items))[1]
+
+    async def task(n: int) -> list[tuple[int, int]]:
+        out = []
+        for i in range(25):
+            entry = await t.ledger.append_async("decision", f"agent:{n}", {"n": n, "i": i})
+            out.append((entry.index, entry.payload["i"]))
+        return out
+
+    async def main() -> list[list[tuple[int, int]]]:
+        return await asyncio.gather(*(task(n) for n in range(16)))
+
+    results = asyncio.run(main())
+    indices = sorted(index for per_task in results for index, _ in per_task)
+    assert indices == list(range(400))
+    for n, per_task in enumerate(results):
+        assert [i for _, i in per_task] == list(range(25))  # each task's own entries, in order
+        assert all(t.ledger.get(index).payload == {"n": n, "i": i} for index, i in per_task)
+    assert len(batches) < 400  # tasks shared commits
+    assert verify_ledger(t.store, t.ledger.verifier).ok
+
+
+def test_asyncio_append_errors_and_cancellation(make_tether: Callable[..., Tether]) -> None:
+    t = make_tether()
+
+    async def main() -> None:
+        with pytest.raises(InvalidInput, match="reserved"):
+            await t.ledger.append_async("payload.erased", "bot", {})
+        task = asyncio.ensure_future(t.ledger.append_async("decision", "bot", {"x": 1}))
+        await asyncio.sleep(0)  # queued, not yet committed
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(main())
+    t.ledger.flush()  # a cancelled append is still written: cancelling never withdraws
+    assert [e.payload for e in t.ledger.iter_entries()] == [{"x": 1}]
 
 
 def test_record_uses_the_configured_durability(make_tether: Callable[..., Tether]) -> None:

@@ -4,13 +4,18 @@ The first caller to arrive becomes the leader and writes everything queued so fa
 one transaction; callers arriving meanwhile wait, and the first of them leads the next
 batch. Asynchronous requests have no waiting thread: a background writer leads for
 them. A waiter blocks on a bare lock released by the leader (cheaper than an Event
-or a Future: the wake-up is most of a follower's cost).
+or a Future: the wake-up is most of a follower's cost). Coroutines await an asyncio
+future; the writer resolves a whole batch's futures with one wake-up of their event
+loop, so an asyncio caller costs a fraction of a thread's hand-off.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import threading
 import time
+from collections import defaultdict
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from typing import Any, Generic, TypeVar
@@ -27,22 +32,27 @@ T = TypeVar("T")
 class Request(Generic[T]):
     """One queued write; ``item`` is what the batch writer receives."""
 
-    __slots__ = ("_done", "error", "future", "item", "lead", "result")
+    __slots__ = ("_done", "aio", "error", "finished", "future", "item", "lead", "result")
 
-    def __init__(self, item: Any, *, wait: bool) -> None:
+    def __init__(self, item: Any, *, wait: bool, aio: asyncio.Future[T] | None = None) -> None:
         self.item = item
         self.result: T | None = None
         self.error: BaseException | None = None
         self.lead = False
-        self.future: Future[T] | None = None if wait else Future()
+        self.finished = False
+        self.aio = aio
+        self.future: Future[T] | None = None if wait or aio is not None else Future()
         self._done: Any = None
         if wait:
             self._done = threading.Lock()
             self._done.acquire()
 
     def finish(self, result: T | None, error: BaseException | None) -> None:
-        """Hand the outcome to the caller."""
+        """Hand the outcome to the caller (asyncio callers: see ``_settle``)."""
         self.result, self.error = result, error
+        self.finished = True
+        if self.aio is not None:
+            return
         if self.future is not None:
             if error is None:
                 self.future.set_result(result)  # type: ignore[arg-type]
@@ -77,6 +87,7 @@ class GroupCommit(Generic[T]):
         self._closed = False
         self._wake = threading.Event()
         self._writer: threading.Thread | None = None
+        self._settled = threading.Condition(self._lock)
 
     def wait(self, item: Any) -> T:
         """Queue ``item``, return its result once its batch committed.
@@ -103,6 +114,17 @@ class GroupCommit(Generic[T]):
         assert request.future is not None
         return request.future
 
+    async def wait_async(self, item: Any) -> T:
+        """Queue ``item`` and await its result once its batch committed.
+
+        The background writer leads; the event loop keeps running meanwhile.
+        """
+        aio: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        request: Request[T] = Request(item, wait=False, aio=aio)
+        if self._enqueue(request):
+            self._start_writer()
+        return await aio
+
     def flush(self) -> None:
         """Wait until every request queued so far is committed (or failed)."""
         with self._lock:
@@ -110,6 +132,10 @@ class GroupCommit(Generic[T]):
             pending = [r.future for r in queued if r.future]
         for fut in pending:
             fut.exception()
+        awaited = [r for r in queued if r.aio is not None]
+        if awaited:
+            with self._settled:
+                self._settled.wait_for(lambda: all(r.finished for r in awaited))
 
     def close(self) -> None:
         """Flush, then stop the background writer; later requests are refused."""
@@ -181,14 +207,34 @@ class GroupCommit(Generic[T]):
         # Hand the lead on before waking this batch's callers: the next batch's
         # database work (which releases the GIL) overlaps these wake-ups.
         with self._lock:
-            successor = next((r for r in self._queue if r.future is None), None)
+            successor = next((r for r in self._queue if r._done is not None), None)
             if successor is not None:
                 successor.promote()
             elif self._queue:
                 self._start_writer()
             else:
                 self._leader = False
+        loops: defaultdict[asyncio.AbstractEventLoop, list[Request[T]]] = defaultdict(list)
         for request, (result, error) in zip(batch, outcome, strict=True):
             request.finish(result, error)
+            if request.aio is not None:
+                loops[request.aio.get_loop()].append(request)
+        for loop, settled in loops.items():
+            with contextlib.suppress(RuntimeError):  # the loop was closed: nobody awaits
+                loop.call_soon_threadsafe(_settle, settled)
         with self._lock:
             self._inflight.remove(batch)
+            self._settled.notify_all()
+
+
+def _settle(requests: list[Request[Any]]) -> None:
+    """In the event loop: resolve one batch's asyncio futures (one wake-up per batch)."""
+    for request in requests:
+        aio = request.aio
+        assert aio is not None
+        if aio.done():  # the awaiting task was cancelled; the entry is committed anyway
+            continue
+        if request.error is None:
+            aio.set_result(request.result)
+        else:
+            aio.set_exception(request.error)
