@@ -7,6 +7,7 @@ subclasses the builtin it most resembles, so ``except LookupError`` keeps workin
     ├── ConfigurationError(TetherError, ValueError)   settings, home, key files
     │   └── KeyFileError                              a missing or unreadable key
     ├── InvalidInput(TetherError, ValueError)         bad arguments or documents
+    │   └── PolicyError                               a policy file that does not load
     ├── NotFound(TetherError, LookupError)            no such entry, checkpoint, ...
     ├── StoreError(TetherError, RuntimeError)         the database cannot serve us
     │   └── SchemaVersionError                        the schema is newer than this code
@@ -25,6 +26,7 @@ __all__ = [
     "InvalidInput",
     "KeyFileError",
     "NotFound",
+    "PolicyError",
     "ProofError",
     "SchemaVersionError",
     "SignatureError",
@@ -48,6 +50,18 @@ class KeyFileError(ConfigurationError):
 
 class InvalidInput(TetherError, ValueError):
     """An argument or document given to tether is malformed."""
+
+
+class PolicyError(InvalidInput):
+    """A policy (or policy test file) does not load; ``problems`` lists every finding.
+
+    Each problem is one line, ``file:line:column: what is wrong (hint)``; the message
+    is all of them. A policy that fails to load never replaces the one in force.
+    """
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = list(problems)
+        super().__init__("\n".join(self.problems))
 
 
 class NotFound(TetherError, LookupError):

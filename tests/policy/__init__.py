@@ -1,0 +1,1 @@
+"""Policy tests (a package, so test module names may repeat elsewhere)."""
