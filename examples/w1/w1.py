@@ -45,15 +45,25 @@ def _request(rng: random.Random) -> dict[str, Any]:
     service = rng.choice(SERVICES)
     args: dict[str, Any]
     if tool in ("create_refund", "issue_payment", "read_invoice"):
-        args = {"amount": amount, "currency": "EUR", "customer_id": f"cus_{rng.getrandbits(48):012x}"}
+        args = {
+            "amount": amount,
+            "currency": "EUR",
+            "customer_id": f"cus_{rng.getrandbits(48):012x}",
+        }
     elif tool == "send_email":
         args = {"to": f"user{rng.randrange(10_000)}@{domain}", "template": "ticket_reply"}
     elif tool == "scale_service":
         args = {"service": service, "replicas": rng.randint(1, 80)}
     elif tool == "run_query":
-        args = {"query_digest": f"{rng.getrandbits(64):016x}", "rows_estimate": rng.randint(10, 1_000_000)}
+        args = {
+            "query_digest": f"{rng.getrandbits(64):016x}",
+            "rows_estimate": rng.randint(10, 1_000_000),
+        }
     elif tool == "export_report":
-        args = {"report": rng.choice(["churn", "mrr", "tickets"]), "contains_pii": rng.random() < 0.3}
+        args = {
+            "report": rng.choice(["churn", "mrr", "tickets"]),
+            "contains_pii": rng.random() < 0.3,
+        }
     elif tool in ("deploy", "restart_service"):
         args = {"service": service, "version": f"1.{rng.randrange(40)}.{rng.randrange(9)}"}
     else:

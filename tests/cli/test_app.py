@@ -79,7 +79,7 @@ def test_help_lists_every_command(
         [str(TETHER), "--help"], capture_output=True, text=True, env=env, timeout=60, check=False
     )
     assert proc.returncode == 0, proc.stderr
-    for command in ("init", "ledger", "db", "keys", "demo"):
+    for command in ("init", "ledger", "db", "keys", "policy", "demo"):
         assert f" {command} " in proc.stdout, command
 
     groups = {
@@ -97,6 +97,7 @@ def test_help_lists_every_command(
         ),
         "db": ("upgrade",),
         "keys": ("export-public",),
+        "policy": ("check", "test"),
     }
     for group, commands in groups.items():
         result = cli.bare(group, "--help")

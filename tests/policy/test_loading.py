@@ -50,7 +50,7 @@ def request(action: str = "pay", **context: object) -> dict[str, object]:
 
 
 def test_a_condition_that_does_not_compile_is_a_load_error_with_its_position() -> None:
-    (msg,) = problems(BASE + '  - id: bad\n    when: context.amount >* 5\n    effect: deny\n')
+    (msg,) = problems(BASE + "  - id: bad\n    when: context.amount >* 5\n    effect: deny\n")
     assert msg.startswith("policy.yaml:18:11: rule 'bad': the condition does not compile")
 
 
@@ -92,32 +92,65 @@ def test_a_declared_action_no_rule_permits_is_denied() -> None:
 @pytest.mark.parametrize(
     ("snippet", "expected"),
     [
-        ("  - id: x\n    efect: deny\n", "policy.yaml:18:5: unknown key 'efect' (did you mean 'effect'?)"),
+        (
+            "  - id: x\n    efect: deny\n",
+            "policy.yaml:18:5: unknown key 'efect' (did you mean 'effect'?)",
+        ),
         ("  - id: x\n    effect: permit\n", "policy.yaml:18:13: rules.1.effect: Input should be"),
-        ("  - id: x\n    effect: deny\n    when: 5\n", "policy.yaml:19:11: rules.1.when: Input should be a valid string"),
+        (
+            "  - id: x\n    effect: deny\n    when: 5\n",
+            "policy.yaml:19:11: rules.1.when: Input should be a valid string",
+        ),
         ("  - id: base\n    effect: deny\n", "policy.yaml:17:9: duplicate rule id 'base'"),
-        ("  - id: x\n    actions: [payy]\n    effect: deny\n",
-         "policy.yaml:18:15: rule 'x' names action 'payy', which is not declared (did you mean 'pay'?)"),
-        ("  - id: x\n    when: context.amout > 5\n    effect: deny\n",
-         "policy.yaml:18:11: rule 'x': context has no declared field 'amout' (did you mean 'amount'?)"),
-        ("  - id: x\n    when: contxt.amount > 5\n    effect: deny\n",
-         "policy.yaml:18:11: rule 'x': unknown variable 'contxt' (did you mean 'context'?)"),
-        ("  - id: x\n    when: context.env == 'prdo'\n    effect: deny\n",
-         "policy.yaml:18:11: rule 'x' can never match: context.env can never be 'prdo' (did you mean 'prod'?)"),
-        ("  - id: x\n    when: context.amount == 'high'\n    effect: deny\n",
-         "policy.yaml:18:11: rule 'x' can never match: context.amount is declared number"),
-        ("  - id: x\n    when: context.amount > 'a'\n    effect: deny\n",
-         "policy.yaml:18:11: rule 'x' can never match given the declared types: No such overload"),
-        ("  - id: x\n    when: context.amount + 1\n    effect: deny\n",
-         "policy.yaml:18:11: rule 'x' can never match given the declared types: the condition gives a value of type int"),
-        ("  - id: x\n    effect: allow\n    approvers: {roles: [lead]}\n",
-         "policy.yaml:17:5: rules.1: approvers only apply to effect: require_approval"),
-        ("  - id: x\n    effect: require_approval\n    timeout: 4 hours\n",
-         "policy.yaml:19:14: rules.1.timeout: '4 hours' is not a duration"),
-        ("  - id: x\n    effect: require_approval\n    escalate_to: {roles: [cfo]}\n",
-         "policy.yaml:17:5: rules.1: escalate_to needs a timeout"),
-        ("  - id: x\n    effect: deny\n    effect: allow\n",
-         "policy.yaml:19:5: duplicate key 'effect' (the first one is at line 18); keep one"),
+        (
+            "  - id: x\n    actions: [payy]\n    effect: deny\n",
+            "policy.yaml:18:15: rule 'x' names action 'payy', which is not declared "
+            "(did you mean 'pay'?)",
+        ),
+        (
+            "  - id: x\n    when: context.amout > 5\n    effect: deny\n",
+            "policy.yaml:18:11: rule 'x': context has no declared field 'amout' "
+            "(did you mean 'amount'?)",
+        ),
+        (
+            "  - id: x\n    when: contxt.amount > 5\n    effect: deny\n",
+            "policy.yaml:18:11: rule 'x': unknown variable 'contxt' (did you mean 'context'?)",
+        ),
+        (
+            "  - id: x\n    when: context.env == 'prdo'\n    effect: deny\n",
+            "policy.yaml:18:11: rule 'x' can never match: context.env can never be 'prdo' "
+            "(did you mean 'prod'?)",
+        ),
+        (
+            "  - id: x\n    when: context.amount == 'high'\n    effect: deny\n",
+            "policy.yaml:18:11: rule 'x' can never match: context.amount is declared number",
+        ),
+        (
+            "  - id: x\n    when: context.amount > 'a'\n    effect: deny\n",
+            "policy.yaml:18:11: rule 'x' can never match given the declared types: "
+            "No such overload",
+        ),
+        (
+            "  - id: x\n    when: context.amount + 1\n    effect: deny\n",
+            "policy.yaml:18:11: rule 'x' can never match given the declared types: "
+            "the condition gives a value of type int",
+        ),
+        (
+            "  - id: x\n    effect: allow\n    approvers: {roles: [lead]}\n",
+            "policy.yaml:17:5: rules.1: approvers only apply to effect: require_approval",
+        ),
+        (
+            "  - id: x\n    effect: require_approval\n    timeout: 4 hours\n",
+            "policy.yaml:19:14: rules.1.timeout: '4 hours' is not a duration",
+        ),
+        (
+            "  - id: x\n    effect: require_approval\n    escalate_to: {roles: [cfo]}\n",
+            "policy.yaml:17:5: rules.1: escalate_to needs a timeout",
+        ),
+        (
+            "  - id: x\n    effect: deny\n    effect: allow\n",
+            "policy.yaml:19:5: duplicate key 'effect' (the first one is at line 18); keep one",
+        ),
         ("  - id: x\n    effect: [deny\n", "policy.yaml:19:1: not valid YAML"),
     ],
 )
@@ -161,7 +194,9 @@ def test_a_missing_field_at_run_time_fails_closed() -> None:
 
 
 def test_has_lets_a_rule_read_an_optional_field() -> None:
-    p = load("  - id: cap\n    when: has(context.amount) && context.amount > 100\n    effect: deny\n")
+    p = load(
+        "  - id: cap\n    when: has(context.amount) && context.amount > 100\n    effect: deny\n"
+    )
     assert p.evaluate(request()).effect == "allow"
     assert p.evaluate(request(amount=101)).effect == "deny"
 

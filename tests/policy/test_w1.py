@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import collections
 
-from tether.policy import Policy
 from tests.policy.w1_scenario import load
+
+from tether.policy import Policy
 
 w1 = load()
 

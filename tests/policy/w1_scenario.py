@@ -14,7 +14,8 @@ def load() -> ModuleType:
     if "w1_example" in sys.modules:
         return sys.modules["w1_example"]
     spec = importlib.util.spec_from_file_location("w1_example", _PATH)
-    assert spec is not None and spec.loader is not None
+    assert spec is not None
+    assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules["w1_example"] = module
     spec.loader.exec_module(module)

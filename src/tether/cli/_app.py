@@ -9,10 +9,10 @@ from typing import Annotated
 import typer
 from pydantic import ValidationError
 
-from tether.cli import _db, _demo, _keys, _ledger
+from tether.cli import _db, _demo, _keys, _ledger, _policy
 from tether.cli._common import err_console, settings_from
 from tether.core import Tether
-from tether.errors import TetherError
+from tether.errors import PolicyError, TetherError
 
 __all__ = ["app", "main"]
 
@@ -26,6 +26,7 @@ app = typer.Typer(
 app.add_typer(_ledger.app, name="ledger")
 app.add_typer(_db.app, name="db")
 app.add_typer(_keys.app, name="keys")
+app.add_typer(_policy.app, name="policy")
 app.command("demo")(_demo.demo)
 
 
@@ -56,6 +57,12 @@ def main(argv: list[str] | None = None) -> None:
     """Run the CLI; a TetherError ends it with ``error: ...`` on stderr and exit 1."""
     try:
         app(args=argv, prog_name="tether")
+    except PolicyError as exc:
+        # One line per problem, each with its file:line:column.
+        for problem in exc.problems:
+            message = " ".join(problem.split())
+            err_console().print(f"error: {message}", markup=False, highlight=False, soft_wrap=True)
+        sys.exit(1)
     except TetherError as exc:
         # One line, whatever the message (driver errors may carry newlines).
         message = " ".join(str(exc).split())

@@ -36,7 +36,9 @@ Effect = Literal["allow", "deny", "require_approval"]
 FieldType = Literal["string", "int", "number", "bool", "list", "map", "any"]
 RiskTier = Literal["minimal", "limited", "high", "prohibited"]
 SystemKind = Literal["model", "agent", "workflow", "service"]
-Name = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.:/@-]*$", max_length=200)]
+Name = Annotated[
+    str, StringConstraints(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.:/@-]*$", max_length=200)
+]
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)\s*$")
 _UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}

@@ -204,8 +204,9 @@ class Policy:
         except YamlProblem as exc:
             raise PolicyError([str(exc)]) from None
         if not isinstance(doc.value, dict):
-            raise PolicyError([f"{file}:1:1: a policy file is a mapping with policy, systems, "
-                               "actions and rules"])
+            raise PolicyError(
+                [f"{file}:1:1: a policy file is a mapping with policy, systems, actions and rules"]
+            )
         try:
             document = Document.model_validate(_tuples(doc.value))
         except ValidationError as exc:
@@ -228,15 +229,19 @@ class Policy:
         system_name, action_name = _names(request)
         declared = self.systems.get(system_name)
         if declared is None:
-            return self._deny(UNDECLARED_SYSTEM, f"system {system_name!r} is not declared in "
-                              f"policy {self.name!r}")
+            return self._deny(
+                UNDECLARED_SYSTEM, f"system {system_name!r} is not declared in policy {self.name!r}"
+            )
         tier = request["system"].get("risk_tier") or declared.risk_tier
         if "prohibited" in (tier, declared.risk_tier):
-            return self._deny(PROHIBITED_SYSTEM, f"system {system_name!r} is in the prohibited "
-                              "risk tier: it may not act")
+            return self._deny(
+                PROHIBITED_SYSTEM,
+                f"system {system_name!r} is in the prohibited risk tier: it may not act",
+            )
         if action_name not in self.actions:
-            return self._deny(UNDECLARED_ACTION, f"action {action_name!r} is not declared in "
-                              f"policy {self.name!r}")
+            return self._deny(
+                UNDECLARED_ACTION, f"action {action_name!r} is not declared in policy {self.name!r}"
+            )
         bucket = self._bucket(system_name, action_name)
         if not bucket.rules:
             return self._deny(DEFAULT_DENY, f"no rule permits {action_name!r} on {system_name!r}")
@@ -370,7 +375,9 @@ def _one_by_one(rules: Sequence[Rule], inputs: Mapping[str, Any]) -> tuple[list[
             hit = False
         else:
             if type(hit) is not bool:
-                errors.append(f"rule {rule.id}: the condition gave a {type(hit).__name__}, not a bool")
+                errors.append(
+                    f"rule {rule.id}: the condition gave a {type(hit).__name__}, not a bool"
+                )
                 hit = False
         results.append(hit)
     return results, errors
@@ -396,23 +403,28 @@ def _validation_problems(exc: ValidationError, doc: Located) -> list[str]:
         loc = tuple(x for x in e["loc"] if x != "[key]")
         loc = tuple("schema" if x == "schema_" else x for x in loc)
         kind = e["type"]
-        if kind == "too_short" and any(o["loc"][: len(e["loc"])] == e["loc"] and o is not e
-                                       for o in errors):
+        if kind == "too_short" and any(
+            o["loc"][: len(e["loc"])] == e["loc"] and o is not e for o in errors
+        ):
             continue  # a list emptied by its own items' errors
         if kind == "missing":
             parent, name = loc[:-1], loc[-1]
-            near = [x[-1] for x in extras if x[:-1] == e["loc"][:-1]
-                    and difflib.get_close_matches(str(x[-1]), [str(name)], n=1)]
+            near = [
+                x[-1]
+                for x in extras
+                if x[:-1] == e["loc"][:-1]
+                and difflib.get_close_matches(str(x[-1]), [str(name)], n=1)
+            ]
             if near:
                 continue  # reported as the misspelt key
             out.append(f"{doc.mark(parent)}: missing required key {name!r}")
             continue
         if kind == "extra_forbidden":
-            name = str(loc[-1])
+            key = str(loc[-1])
             allowed = _allowed_keys(exc, loc)
-            near = difflib.get_close_matches(name, allowed, n=1)
-            hint = f"did you mean {near[0]!r}?" if near else f"allowed: {', '.join(allowed)}"
-            out.append(f"{doc.mark(loc, key=True)}: unknown key {name!r} ({hint})")
+            close = difflib.get_close_matches(key, allowed, n=1)
+            hint = f"did you mean {close[0]!r}?" if close else f"allowed: {', '.join(allowed)}"
+            out.append(f"{doc.mark(loc, key=True)}: unknown key {key!r} ({hint})")
             continue
         msg = e["msg"].removeprefix("Value error, ")
         where = ".".join(str(x) for x in loc)
@@ -471,18 +483,24 @@ def _compile_rules(document: Document, doc: Located) -> tuple[list[Rule], list[s
     for i, spec in enumerate(document.rules):
         where = doc.mark(("rules", i))
         if spec.id in seen:
-            problems.append(f"{doc.mark(('rules', i, 'id'))}: duplicate rule id {spec.id!r} "
-                            f"(rule {seen[spec.id] + 1} has it); ids must be unique")
+            problems.append(
+                f"{doc.mark(('rules', i, 'id'))}: duplicate rule id {spec.id!r} "
+                f"(rule {seen[spec.id] + 1} has it); ids must be unique"
+            )
             continue
         seen[spec.id] = i
-        for key, declared, noun in (("systems", document.systems, "system"),
-                                    ("actions", document.actions, "action")):
+        for key, declared, noun in (
+            ("systems", document.systems, "system"),
+            ("actions", document.actions, "action"),
+        ):
             for j, name in enumerate(getattr(spec, key) or ()):
                 if name not in declared:
                     near = difflib.get_close_matches(name, list(declared), n=1)
                     hint = f"did you mean {near[0]!r}?" if near else f"declare it under {key}:"
-                    problems.append(f"{doc.mark(('rules', i, key, j))}: rule {spec.id!r} names "
-                                    f"{noun} {name!r}, which is not declared ({hint})")
+                    problems.append(
+                        f"{doc.mark(('rules', i, key, j))}: rule {spec.id!r} names "
+                        f"{noun} {name!r}, which is not declared ({hint})"
+                    )
         rule = _compile_rule(spec, document, doc.mark(("rules", i, "when")), problems)
         if rule is not None:
             rules.append(rule)
@@ -490,7 +508,9 @@ def _compile_rules(document: Document, doc: Located) -> tuple[list[Rule], list[s
     return rules, problems
 
 
-def _compile_rule(spec: RuleSpec, document: Document, mark: Any, problems: list[str]) -> Rule | None:
+def _compile_rule(
+    spec: RuleSpec, document: Document, mark: Any, problems: list[str]
+) -> Rule | None:
     try:
         program = cel.compile(spec.when)
     except ValueError as exc:
@@ -501,11 +521,13 @@ def _compile_rule(spec: RuleSpec, document: Document, mark: Any, problems: list[
     if unknown:
         problems.append(f"{mark}: rule {spec.id!r}: {unknown[0]}")
         return None
-    scope = [a for a in (spec.actions or tuple(document.actions)) if a in document.actions]
+    scope: list[str | None] = [
+        a for a in (spec.actions or tuple(document.actions)) if a in document.actions
+    ]
     reads = read_paths(spec.when)
     resolved: dict[FieldPath, FieldSpec | None] | None = None
     first_error: str | None = None
-    for action in scope or [None]:
+    for action in scope or [None]:  # no action in scope: check against the base schema
         schema = _schema_for(document, action)
         found = {p: resolve(p, schema) for p in reads}
         bad = [f for f in found.values() if isinstance(f, str)]
@@ -522,8 +544,9 @@ def _compile_rule(spec: RuleSpec, document: Document, mark: Any, problems: list[
         return None
     outcome = _type_check(program, resolved)
     if outcome is not None:
-        problems.append(f"{mark}: rule {spec.id!r} can never match given the declared types: "
-                        f"{outcome}")
+        problems.append(
+            f"{mark}: rule {spec.id!r} can never match given the declared types: {outcome}"
+        )
         return None
     approval = None
     if spec.effect == "require_approval":
@@ -564,4 +587,3 @@ def _type_check(program: Any, paths: Mapping[FieldPath, FieldSpec | None]) -> st
     if ran and len(failures) == ran:
         return failures[0].split(":")[0].rstrip(".") + " (check the operand types)"
     return None
-
