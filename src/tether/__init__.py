@@ -15,9 +15,11 @@ if TYPE_CHECKING:
     from tether.core import Tether
     from tether.errors import (
         ConfigurationError,
+        Conflict,
         InvalidInput,
         KeyFileError,
         NotFound,
+        PolicyError,
         ProofError,
         SchemaVersionError,
         SignatureError,
@@ -51,12 +53,14 @@ __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())
 __all__ = [
     "Checkpoint",
     "ConfigurationError",
+    "Conflict",
     "Durability",
     "Entry",
     "InvalidInput",
     "KeyFileError",
     "Ledger",
     "NotFound",
+    "PolicyError",
     "ProofError",
     "Receipt",
     "SchemaVersionError",

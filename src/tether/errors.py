@@ -9,6 +9,7 @@ subclasses the builtin it most resembles, so ``except LookupError`` keeps workin
     ├── InvalidInput(TetherError, ValueError)         bad arguments or documents
     │   └── PolicyError                               a policy file that does not load
     ├── NotFound(TetherError, LookupError)            no such entry, checkpoint, ...
+    ├── Conflict(TetherError, RuntimeError)           the state changed: reload, retry
     ├── StoreError(TetherError, RuntimeError)         the database cannot serve us
     │   └── SchemaVersionError                        the schema is newer than this code
     └── VerificationError(TetherError, ValueError)    something does not verify
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 __all__ = [
     "ConfigurationError",
+    "Conflict",
     "InvalidInput",
     "KeyFileError",
     "NotFound",
@@ -66,6 +68,10 @@ class PolicyError(InvalidInput):
 
 class NotFound(TetherError, LookupError):
     """The requested object does not exist."""
+
+
+class Conflict(TetherError, RuntimeError):
+    """The state changed under the caller (an approval already resolved, a name taken)."""
 
 
 class StoreError(TetherError, RuntimeError):

@@ -18,7 +18,7 @@ import orjson
 from sqlalchemy import Connection
 
 from tether.clock import Clock, SystemClock, format_timestamp
-from tether.errors import InvalidInput, KeyFileError, NotFound, ProofError, StoreError
+from tether.errors import Conflict, InvalidInput, KeyFileError, NotFound, ProofError, StoreError
 from tether.ledger._canonical import canonical_json
 from tether.ledger._entry import (
     ERASE_KIND,
@@ -60,6 +60,7 @@ class _Append:
     digest: str
     value: Any = None
     erase: int | None = None
+    mutation: repo.Mutation | None = None
 
 
 class Ledger:
@@ -113,6 +114,7 @@ class Ledger:
         *,
         subject: str | None = ...,
         durability: Literal["durable"] = ...,
+        mutation: repo.Mutation | None = ...,
     ) -> Entry: ...
 
     @overload
@@ -124,6 +126,7 @@ class Ledger:
         *,
         subject: str | None = ...,
         durability: Literal["async"],
+        mutation: repo.Mutation | None = ...,
     ) -> Future[Entry]: ...
 
     def append(
@@ -134,6 +137,7 @@ class Ledger:
         *,
         subject: str | None = None,
         durability: Durability = "durable",
+        mutation: repo.Mutation | None = None,
     ) -> Entry | Future[Entry]:
         """Append one entry; its payload is stored beside it, its digest in it.
 
@@ -142,11 +146,16 @@ class Ledger:
         by a background writer in the next group commit, and is lost if the process
         dies before then.
 
+        A ``mutation`` (projection rows, see :class:`tether.store.ledger_repo.Mutation`)
+        commits in the same transaction as the entry, or neither does.
+
         Raises:
+            Conflict: a compare-and-set of the mutation failed (nothing was appended).
             InvalidInput: the kind, actor, subject or payload is malformed.
             StoreError: the database refused the write (nothing was appended).
         """
         request = _request(kind, actor, payload, subject)
+        request.mutation = mutation
         if durability == "async":
             return self._group.submit(request)
         if durability != "durable":
@@ -154,7 +163,13 @@ class Ledger:
         return self._group.wait(request)
 
     async def append_async(
-        self, kind: str, actor: str, payload: Any = None, *, subject: str | None = None
+        self,
+        kind: str,
+        actor: str,
+        payload: Any = None,
+        *,
+        subject: str | None = None,
+        mutation: repo.Mutation | None = None,
     ) -> Entry:
         """Append one entry from a coroutine; return once it is durably committed.
 
@@ -167,7 +182,9 @@ class Ledger:
             InvalidInput: the kind, actor, subject or payload is malformed.
             StoreError: the database refused the write (nothing was appended).
         """
-        return await self._group.wait_async(_request(kind, actor, payload, subject))
+        request = _request(kind, actor, payload, subject)
+        request.mutation = mutation
+        return await self._group.wait_async(request)
 
     def record(
         self, kind: str, actor: str, payload: Any = None, *, subject: str | None = None
@@ -243,6 +260,11 @@ class Ledger:
                     # Another writer erased it between our check and this transaction.
                     results.append(InvalidInput(f"payload of entry {req.erase} was already erased"))
                     continue
+                if req.mutation is not None:
+                    conflict = tx.apply(req.mutation, index)
+                    if conflict is not None:
+                        results.append(Conflict(conflict))
+                        continue
                 raw = encode_entry(index, stamp, req.kind, req.actor, req.subject, req.digest)
                 leaf = leaf_hash(raw)
                 for level, node_index, digest in tree.append(leaf):

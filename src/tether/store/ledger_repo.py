@@ -20,12 +20,15 @@ from tether.store.tables import (
 )
 
 __all__ = [
+    "ENTRY_INDEX",
     "AppendTransaction",
     "Appender",
     "CheckpointRow",
     "EntryRow",
     "Head",
+    "Mutation",
     "RawReader",
+    "Statement",
     "checkpoint_rows",
     "connect_raw",
     "create_head",
@@ -134,6 +137,42 @@ _ERASE = (
 )
 
 
+class _EntryIndex:
+    """Placeholder for the index the entry being appended gets."""
+
+    def __repr__(self) -> str:
+        return "ENTRY_INDEX"
+
+
+ENTRY_INDEX: Any = _EntryIndex()
+
+
+@dataclass(frozen=True, slots=True)
+class Statement:
+    """One SQL statement (qmark style) of a :class:`Mutation`.
+
+    ``expect_rows``: the statement must change exactly this many rows, or the whole
+    mutation is undone and its entry not appended (a compare-and-set).
+    """
+
+    sql: str
+    params: tuple[Any, ...] = ()
+    expect_rows: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Mutation:
+    """Projection rows written in the same transaction as a ledger entry.
+
+    Either the entry and every statement commit together, or nothing does: the
+    tables that mirror the ledger (approvals, breakers, inventory) never disagree
+    with it. ``conflict`` is the message when an ``expect_rows`` check fails.
+    """
+
+    statements: tuple[Statement, ...]
+    conflict: str = "the state changed concurrently; reload and retry"
+
+
 class AppendTransaction:
     """The statements of one appending transaction, on a bare DBAPI cursor."""
 
@@ -184,10 +223,36 @@ class AppendTransaction:
             self._sql(_INSERT_CHECKPOINT), (row.size, row.root, row.note, row.created_at)
         )
 
+    def apply(self, mutation: Mutation, index: int) -> str | None:
+        """Run ``mutation`` for the entry at ``index``; return why it failed (undone)."""
+        cur = self._cur
+        cur.execute("SAVEPOINT tether_mutation")
+        try:
+            for st in mutation.statements:
+                params = tuple(index if p is ENTRY_INDEX else p for p in st.params)
+                cur.execute(self._sql(st.sql), params)
+                if st.expect_rows is not None and cur.rowcount != st.expect_rows:
+                    cur.execute("ROLLBACK TO SAVEPOINT tether_mutation")
+                    cur.execute("RELEASE SAVEPOINT tether_mutation")
+                    return mutation.conflict
+        except Exception as exc:
+            if not _is_integrity_error(exc):
+                raise
+            cur.execute("ROLLBACK TO SAVEPOINT tether_mutation")
+            cur.execute("RELEASE SAVEPOINT tether_mutation")
+            return f"{mutation.conflict} ({' '.join(str(exc).split())})"
+        cur.execute("RELEASE SAVEPOINT tether_mutation")
+        return None
+
     def erase(self, idx: int, erased_by: int) -> int:
         """Delete the payload of entry ``idx``; return the rows changed (0 or 1)."""
         self._cur.execute(self._sql(_ERASE), (erased_by, idx))
         return int(self._cur.rowcount)
+
+
+def _is_integrity_error(exc: Exception) -> bool:
+    # sqlite3.IntegrityError and psycopg.errors.IntegrityError, without importing psycopg
+    return any(cls.__name__ == "IntegrityError" for cls in type(exc).__mro__)
 
 
 class Appender:

@@ -15,12 +15,19 @@ from sqlalchemy import (
 )
 
 __all__ = [
+    "actors",
+    "approval_votes",
+    "approvals",
+    "breakers",
     "ledger_checkpoints",
     "ledger_entries",
     "ledger_head",
     "ledger_meta",
     "ledger_nodes",
     "metadata",
+    "policies",
+    "rate_buckets",
+    "systems",
 ]
 
 metadata = MetaData()
@@ -74,4 +81,103 @@ ledger_checkpoints = Table(
     Column("root", LargeBinary, nullable=False),
     Column("note", Text, nullable=False),  # C2SP signed note
     Column("created_at", Float, nullable=False),
+)
+
+# -- governance: projections of what the ledger records (rebuildable from it) -------------
+
+systems = Table(
+    "systems",
+    metadata,
+    Column("name", String(200), primary_key=True),
+    Column("kind", String(20), nullable=False),
+    Column("owner", String(200), nullable=False),
+    Column("risk_tier", String(20), nullable=False),
+    Column("purpose", Text, nullable=False),
+    Column("environments", Text, nullable=False),  # JSON list
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+    Column("ledger_index", Int64, nullable=False),  # the entry of the last change
+)
+
+actors = Table(
+    "actors",
+    metadata,
+    Column("id", String(200), primary_key=True),
+    Column("kind", String(20), nullable=False),  # human, service, agent
+    Column("roles", Text, nullable=False),  # JSON list
+    Column("attributes", Text, nullable=False),  # JSON object, visible to policy as actor.*
+    Column("active", Integer, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+    Column("ledger_index", Int64, nullable=False),
+)
+
+policies = Table(
+    "policies",
+    metadata,
+    Column("version", Integer, primary_key=True, autoincrement=False),
+    Column("name", String(200), nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("source", Text, nullable=False),
+    Column("mode", String(20), nullable=False),  # enforced, shadow, shadow-cleared
+    Column("published_at", Float, nullable=False),
+    Column("published_by", String(200), nullable=False),
+    Column("ledger_index", Int64, nullable=False),
+)
+
+approvals = Table(
+    "approvals",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("decision_id", String(40), nullable=False),
+    Column("system", String(200), nullable=False),
+    Column("action", String(200), nullable=False),
+    Column("requester", String(200), nullable=False),
+    Column("state", String(20), nullable=False),
+    Column("level", Integer, nullable=False),  # 0, then 1 after an escalation
+    Column("requirements", Text, nullable=False),  # JSON: per rule, roles/count per level
+    Column("deadline", Float, nullable=True),
+    Column("reason", Text, nullable=False),
+    Column("request", Text, nullable=False),  # JSON, redacted
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+    Column("resolved_at", Float, nullable=True),
+    Column("ledger_index", Int64, nullable=False),
+)
+
+approval_votes = Table(
+    "approval_votes",
+    metadata,
+    Column("approval_id", String(40), primary_key=True),
+    Column("approver", String(200), primary_key=True),
+    Column("level", Integer, nullable=False),
+    Column("roles", Text, nullable=False),  # JSON list: the approver's roles at the time
+    Column("vote", String(10), nullable=False),  # approve, reject
+    Column("comment", Text, nullable=False),
+    Column("at", Float, nullable=False),
+    Column("ledger_index", Int64, nullable=False),
+)
+
+breakers = Table(
+    "breakers",
+    metadata,
+    Column("key", String(420), primary_key=True),  # system:NAME, action:SYSTEM/NAME, agent:ID
+    Column("state", String(12), nullable=False),  # closed, open, half_open
+    Column("manual", Integer, nullable=False),  # 1: tripped by a person (kill switch)
+    Column("failures", Integer, nullable=False),  # consecutive failures
+    Column("window_start", Float, nullable=False),
+    Column("window_calls", Integer, nullable=False),
+    Column("window_failures", Integer, nullable=False),
+    Column("opened_at", Float, nullable=True),
+    Column("reason", Text, nullable=False),
+    Column("generation", Integer, nullable=False),  # bumped on every state change (CAS)
+    Column("updated_at", Float, nullable=False),
+)
+
+rate_buckets = Table(
+    "rate_buckets",
+    metadata,
+    Column("key", String(500), primary_key=True),
+    Column("tokens", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
 )
