@@ -19,4 +19,6 @@ def test_every_error_is_a_tether_error_and_a_builtin() -> None:
         cls = getattr(errors, name)
         assert issubclass(cls, tether.TetherError)
         if cls is not tether.TetherError:
-            assert any(issubclass(cls, b) for b in (ValueError, LookupError, RuntimeError)), name
+            assert any(
+                issubclass(cls, b) for b in (ValueError, LookupError, RuntimeError, PermissionError)
+            ), name

@@ -12,8 +12,10 @@ Example:
 from __future__ import annotations
 
 import secrets
+from functools import cached_property
 from pathlib import Path
 from types import TracebackType
+from typing import TYPE_CHECKING, Any
 
 from tether.clock import Clock, SystemClock
 from tether.errors import ConfigurationError, KeyFileError, StoreError
@@ -22,6 +24,12 @@ from tether.ledger._note import Signer, Verifier, generate_key, load_signer, loa
 from tether.settings import Durability, Settings
 from tether.store import Store, open_store
 from tether.store import ledger_repo as repo
+
+if TYPE_CHECKING:
+    from tether.approvals import Approvals
+    from tether.pipeline import Breakers, Decision, Pipeline, Run
+    from tether.policy import Policies
+    from tether.registry import Actors, Systems
 
 __all__ = ["Tether"]
 
@@ -34,6 +42,68 @@ class Tether:
         self.store = store
         self.ledger = ledger
         self.clock = clock
+
+    # -- the governance services (created on first use) -------------------------------
+
+    @cached_property
+    def systems(self) -> Systems:
+        """The inventory of AI systems."""
+        from tether.registry import Systems
+
+        return Systems(self)
+
+    @cached_property
+    def actors(self) -> Actors:
+        """The people, services and agents that act."""
+        from tether.registry import Actors
+
+        return Actors(self)
+
+    @cached_property
+    def policies(self) -> Policies:
+        """Published policies: the one in force and a shadow candidate."""
+        from tether.policy import Policies
+
+        return Policies(self, self.settings.cache_seconds)
+
+    @cached_property
+    def pipeline(self) -> Pipeline:
+        """The decision pipeline every governed action goes through."""
+        from tether.pipeline import Pipeline
+
+        return Pipeline(self)
+
+    @cached_property
+    def approvals(self) -> Approvals:
+        """Human approvals: pending, approved, rejected, escalated, expired, overridden."""
+        from tether.approvals import Approvals
+
+        return Approvals(self)
+
+    @cached_property
+    def breakers(self) -> Breakers:
+        """Circuit breakers and kill switches, shared by every process."""
+        from tether.pipeline import Breakers
+
+        return Breakers(self)
+
+    def decide(self, system: str, action: str, **kwargs: Any) -> Decision:
+        """Ask the pipeline about one action and record the decision.
+
+        See :meth:`tether.pipeline.Pipeline.decide`.
+        """
+        return self.pipeline.decide(system, action, **kwargs)
+
+    def governed(self, system: str, action: str | None = None, **kwargs: Any) -> Any:
+        """Decorate a function so that every call goes through the pipeline.
+
+        See :meth:`tether.pipeline.Pipeline.governed`.
+        """
+        return self.pipeline.governed(system, action, **kwargs)
+
+    def run(self, workflow: str, **kwargs: Any) -> Run:
+        """Start a workflow run or agent session; see :meth:`tether.pipeline.Pipeline.run`."""
+        return self.pipeline.run(workflow, **kwargs)
 
     # -- lifecycle ------------------------------------------------------------------
 
@@ -124,6 +194,8 @@ class Tether:
 
     def close(self) -> None:
         """Flush pending appends and close the database."""
+        if "pipeline" in self.__dict__:
+            self.pipeline.close()
         self.ledger.close()
         self.store.close()
 

@@ -10,6 +10,12 @@ subclasses the builtin it most resembles, so ``except LookupError`` keeps workin
     │   └── PolicyError                               a policy file that does not load
     ├── NotFound(TetherError, LookupError)            no such entry, checkpoint, ...
     ├── Conflict(TetherError, RuntimeError)           the state changed: reload, retry
+    ├── ActionDenied(TetherError, PermissionError)    the pipeline did not let an action run
+    │   ├── ApprovalRequired                          a person must approve it first
+    │   ├── CircuitOpen                               a breaker or kill switch is open
+    │   ├── GuardrailBlocked                          a guardrail blocked input or output
+    │   ├── RateLimited                               too many actions, retry later
+    │   └── RunStopped                                its run failed or spent its budget
     ├── StoreError(TetherError, RuntimeError)         the database cannot serve us
     │   └── SchemaVersionError                        the schema is newer than this code
     └── VerificationError(TetherError, ValueError)    something does not verify
@@ -22,14 +28,22 @@ status codes: the server maps types to statuses in one place.
 
 from __future__ import annotations
 
+from typing import Any
+
 __all__ = [
+    "ActionDenied",
+    "ApprovalRequired",
+    "CircuitOpen",
     "ConfigurationError",
     "Conflict",
+    "GuardrailBlocked",
     "InvalidInput",
     "KeyFileError",
     "NotFound",
     "PolicyError",
     "ProofError",
+    "RateLimited",
+    "RunStopped",
     "SchemaVersionError",
     "SignatureError",
     "StoreError",
@@ -72,6 +86,42 @@ class NotFound(TetherError, LookupError):
 
 class Conflict(TetherError, RuntimeError):
     """The state changed under the caller (an approval already resolved, a name taken)."""
+
+
+class ActionDenied(TetherError, PermissionError):
+    """The pipeline did not let an action run; ``decision`` is the recorded decision."""
+
+    def __init__(self, message: str, decision: Any = None) -> None:
+        super().__init__(message)
+        self.decision = decision
+
+
+class ApprovalRequired(ActionDenied):
+    """The action waits for a person; ``approval_id`` is what to approve or poll."""
+
+    def __init__(self, message: str, decision: Any = None, approval_id: str = "") -> None:
+        super().__init__(message, decision)
+        self.approval_id = approval_id
+
+
+class CircuitOpen(ActionDenied):
+    """A circuit breaker (or a kill switch) for the system, action or agent is open."""
+
+
+class GuardrailBlocked(ActionDenied):
+    """A guardrail blocked the action's input or its output."""
+
+
+class RateLimited(ActionDenied):
+    """The actor exceeded a rate limit; ``retry_after`` says when to try again (s)."""
+
+    def __init__(self, message: str, decision: Any = None, retry_after: float = 0.0) -> None:
+        super().__init__(message, decision)
+        self.retry_after = retry_after
+
+
+class RunStopped(ActionDenied):
+    """The run this action belongs to failed, was stopped, or spent its budget."""
 
 
 class StoreError(TetherError, RuntimeError):

@@ -71,6 +71,39 @@ class Settings(BaseSettings):
         description="Sign a checkpoint on the first append more than T seconds after the "
         "last checkpoint (0: never).",
     )
+    cache_seconds: float = Field(
+        default=1.0,
+        ge=0,
+        description="How long a process reuses the enforced policy, systems and actors it "
+        "read before looking again (a change made by another process shows within this "
+        "time; breakers and kill switches are read on every decision).",
+    )
+    breaker_failures: int = Field(
+        default=5,
+        ge=1,
+        description="Consecutive failures of a system, action or agent that open its breaker.",
+    )
+    breaker_error_rate: float = Field(
+        default=0.5,
+        gt=0,
+        le=1,
+        description="Share of failed calls in a breaker window that opens the breaker.",
+    )
+    breaker_window: float = Field(
+        default=60.0,
+        gt=0,
+        description="Length of a breaker's error-rate window, in seconds (at least "
+        "TETHER_BREAKER_MIN_CALLS calls must fall in it).",
+    )
+    breaker_min_calls: int = Field(
+        default=20, ge=1, description="Calls a window needs before its error rate counts."
+    )
+    breaker_cooldown: float = Field(
+        default=30.0,
+        gt=0,
+        description="Seconds an automatically opened breaker waits before letting one "
+        "probe call through (half-open).",
+    )
     sqlite_busy_timeout_ms: int = Field(
         default=60_000,
         ge=0,

@@ -8,5 +8,14 @@ from __future__ import annotations
 
 from tether.policy._model import parse_duration
 from tether.policy._policy import ApprovalRequirement, Policy, Rule, Verdict
+from tether.policy._store import Policies, Published
 
-__all__ = ["ApprovalRequirement", "Policy", "Rule", "Verdict", "parse_duration"]
+__all__ = [
+    "ApprovalRequirement",
+    "Policies",
+    "Policy",
+    "Published",
+    "Rule",
+    "Verdict",
+    "parse_duration",
+]

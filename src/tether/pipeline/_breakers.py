@@ -1,0 +1,199 @@
+"""Circuit breakers and kill switches, per system, action and agent.
+
+State lives in the database, so every process agrees: the pipeline reads the
+breakers of a decision's system, action and agent on every decision (a kill switch
+stops the next action everywhere). Failure counting is per process (consecutive
+failures and an error-rate window); a trip is shared at once.
+
+States: ``closed`` → (failures) → ``open`` → (cool-down) → ``half_open``: one probe
+call; success closes, failure reopens. A manual trip (the kill switch) stays open
+until a person resets it. Trips and resets are ledger entries with actor and reason.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from tether.errors import InvalidInput
+from tether.store import breaker_repo as repo
+
+if TYPE_CHECKING:
+    from tether.core import Tether
+
+__all__ = ["Breakers", "Check", "breaker_keys"]
+
+TETHER_ACTOR = "tether:breakers"
+
+
+def breaker_keys(system: str, action: str, agent: str | None) -> tuple[str, ...]:
+    """The breakers guarding one action: its system, the action, and the agent."""
+    keys = (f"system:{system}", f"action:{system}/{action}")
+    return (*keys, f"agent:{agent}") if agent else keys
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    """What the breakers say about one call."""
+
+    open: repo.BreakerRow | None  # the breaker that blocks it, if any
+    probes: tuple[str, ...] = ()  # half-open breakers this call is the probe for
+
+
+@dataclass(slots=True)
+class _Counter:
+    consecutive: int = 0
+    window_start: float = 0.0
+    calls: int = 0
+    failures: int = 0
+
+
+class Breakers:
+    """Trip, reset and consult breakers (``tether.breakers``).
+
+    Example:
+        >>> from tether.testing import temporary_tether
+        >>> t = temporary_tether()
+        >>> t.breakers.trip("agent:refunds-bot", actor="user:ops", reason="looping on refunds")
+        >>> t.breakers.state("agent:refunds-bot").state
+        'open'
+        >>> t.breakers.reset("agent:refunds-bot", actor="user:ops", reason="fixed")
+        >>> t.breakers.state("agent:refunds-bot").state
+        'closed'
+        >>> t.close()
+    """
+
+    def __init__(self, tether: Tether) -> None:
+        self._t = tether
+        s = tether.settings
+        self.failures = s.breaker_failures
+        self.error_rate = s.breaker_error_rate
+        self.window = s.breaker_window
+        self.min_calls = s.breaker_min_calls
+        self.cooldown = s.breaker_cooldown
+        self._counters: dict[str, _Counter] = {}
+        self._lock = threading.Lock()
+
+    # -- people -----------------------------------------------------------------------
+
+    def trip(self, key: str, *, actor: str, reason: str) -> None:
+        """Open a breaker by hand (the kill switch): it stays open until reset.
+
+        ``key`` is ``system:NAME``, ``action:SYSTEM/ACTION`` or ``agent:ID``.
+
+        Raises:
+            InvalidInput: a malformed key or an empty reason.
+        """
+        self._set(_check_key(key), "open", manual=True, actor=actor, reason=_reason(reason))
+
+    def reset(self, key: str, *, actor: str, reason: str) -> None:
+        """Close a breaker (after a trip, automatic or manual).
+
+        Raises:
+            InvalidInput: a malformed key or an empty reason.
+        """
+        self._set(_check_key(key), "closed", manual=False, actor=actor, reason=_reason(reason))
+        with self._lock:
+            self._counters.pop(key, None)
+
+    def state(self, key: str) -> repo.BreakerRow:
+        """The stored state of one breaker (``closed`` if it never tripped)."""
+        with self._t.store.read() as conn:
+            rows = repo.read(conn, [key])
+        return rows[0] if rows else repo.BreakerRow(key, "closed", False, None, "", 0, 0.0)
+
+    def list(self) -> list[repo.BreakerRow]:
+        """Every breaker that ever tripped, by key."""
+        with self._t.store.read() as conn:
+            return repo.read_all(conn)
+
+    # -- the pipeline -------------------------------------------------------------------
+
+    def check(self, keys: Sequence[str]) -> Check:
+        """Whether a call guarded by ``keys`` may go ahead now."""
+        with self._t.store.read() as conn:
+            rows = repo.read(conn, keys)
+        now = self._t.clock.now().timestamp()
+        probes: list[str] = []
+        for row in rows:
+            if row.state == "closed":
+                continue
+            if (
+                row.state == "open"
+                and not row.manual
+                and row.opened_at is not None
+                and (now - row.opened_at >= self.cooldown)
+            ):
+                with self._t.store.write() as conn:
+                    won = repo.take_probe(conn, row.key, row.generation, now)
+                if won:
+                    probes.append(row.key)
+                    continue
+            return Check(row, tuple(probes))
+        return Check(None, tuple(probes))
+
+    def record(self, keys: Iterable[str], *, ok: bool, probes: Sequence[str] = ()) -> None:
+        """Count one call's result; trip or close breakers as the counts say."""
+        now = self._t.clock.now().timestamp()
+        for key in keys:
+            if key in probes:
+                if ok:
+                    self._set(key, "closed", manual=False, actor=TETHER_ACTOR,
+                              reason="the half-open probe call succeeded")  # fmt: skip
+                else:
+                    self._set(key, "open", manual=False, actor=TETHER_ACTOR,
+                              reason="the half-open probe call failed")  # fmt: skip
+                with self._lock:
+                    self._counters.pop(key, None)
+                continue
+            why = self._count(key, ok, now)
+            if why:
+                self._set(key, "open", manual=False, actor=TETHER_ACTOR, reason=why)
+
+    def _count(self, key: str, ok: bool, now: float) -> str:
+        with self._lock:
+            c = self._counters.get(key)
+            if c is None:
+                if ok:
+                    return ""  # the common case: nothing to remember
+                c = self._counters[key] = _Counter(window_start=now)
+            if now - c.window_start > self.window:
+                c.window_start, c.calls, c.failures = now, 0, 0
+            c.calls += 1
+            if ok:
+                c.consecutive = 0
+                return ""
+            c.consecutive += 1
+            c.failures += 1
+            if c.consecutive >= self.failures:
+                why = f"{c.consecutive} consecutive failures"
+            elif c.calls >= self.min_calls and c.failures / c.calls >= self.error_rate:
+                why = f"{c.failures} of {c.calls} calls failed in {self.window:g} s"
+            else:
+                return ""
+            self._counters.pop(key, None)
+            return why
+
+    def _set(self, key: str, state: str, *, manual: bool, actor: str, reason: str) -> None:
+        now = self._t.clock.now().timestamp()
+        kind = "breaker.tripped" if state == "open" else "breaker.reset"
+        self._t.ledger.append(
+            kind, actor, {"breaker": key, "state": state, "manual": manual, "reason": reason},
+            subject=f"breaker/{key}",
+            mutation=repo.set_state(key, state, manual=manual, reason=reason, now=now),
+        )  # fmt: skip
+
+
+def _check_key(key: str) -> str:
+    scope, _, target = key.partition(":")
+    if scope not in ("system", "action", "agent") or not target:
+        raise InvalidInput(f"breaker {key!r}: write system:NAME, action:SYSTEM/ACTION or agent:ID")
+    return key
+
+
+def _reason(reason: str) -> str:
+    if not reason or not reason.strip():
+        raise InvalidInput("a breaker trip or reset needs a reason (it goes in the ledger)")
+    return reason

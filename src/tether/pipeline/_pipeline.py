@@ -1,0 +1,714 @@
+"""The one pipeline: identify → breaker → policy → rate limit → input guardrails →
+approval → execute → output guardrails → record → notify.
+
+Every action of an AI system goes through :meth:`Pipeline.decide` (the caller runs
+the action itself and may report the outcome) or through a governed function
+(:meth:`Pipeline.governed`, the pipeline runs it). Both fail closed: an internal
+error denies the action. Each decision is one durable ledger entry holding the
+attempt and its outcome: actor, system, action and inputs (redactions applied),
+verdict, matched rules, policy version, guardrail results, approval id, output
+digest or error, and the latency of every stage.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import hashlib
+import inspect
+import secrets
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any, Literal
+
+from tether.errors import (
+    ActionDenied,
+    ApprovalRequired,
+    CircuitOpen,
+    GuardrailBlocked,
+    InvalidInput,
+    RateLimited,
+    TetherError,
+)
+from tether.ledger import canonical_json
+from tether.pipeline._breakers import breaker_keys
+from tether.pipeline._ratelimit import RateLimiter
+from tether.pipeline.guardrails import GuardOutcome, Guardrail, GuardResult, run_guardrails
+from tether.policy import Verdict
+
+if TYPE_CHECKING:
+    from tether.core import Tether
+    from tether.pipeline._run import Run
+    from tether.registry import Actor, System
+
+__all__ = ["Decision", "Outcome", "Pipeline"]
+
+Outcome = Literal[
+    "allowed",  # decide(): the caller may run the action
+    "executed",  # the pipeline ran it and it succeeded
+    "failed",  # the pipeline ran it and it raised (or timed out)
+    "denied",  # policy, identity or an internal error said no
+    "pending_approval",  # waits for people
+    "blocked",  # a guardrail blocked the input or the output
+    "circuit_open",  # a breaker or kill switch is open
+    "rate_limited",
+    "stopped",  # its run failed, was stopped, or spent its budget
+]
+INTERNAL_ERROR = "tether:internal-error"
+UNKNOWN_ACTOR = "tether:unknown-actor"
+INACTIVE_ACTOR = "tether:inactive-actor"
+NO_POLICY = "tether:no-policy"
+_REDACTED = "[REDACTED]"
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """The full record of one action going through the pipeline."""
+
+    id: str
+    system: str
+    action: str
+    actor: str
+    effect: str
+    outcome: Outcome
+    rules: tuple[str, ...] = ()
+    matched: tuple[str, ...] = ()
+    reasons: tuple[str, ...] = ()
+    policy_version: int | None = None
+    approval_id: str | None = None
+    guardrails: tuple[GuardResult, ...] = ()
+    output: Any = field(default=None, repr=False, compare=False)
+    error: str | None = None
+    ledger_index: int = -1
+    latency_us: Mapping[str, float] = field(default_factory=dict, compare=False)
+    run_id: str | None = None
+    shadow: Mapping[str, Any] | None = None
+
+    @property
+    def allowed(self) -> bool:
+        """True when the action may run (or ran)."""
+        return self.outcome in ("allowed", "executed", "failed")
+
+
+@dataclass(slots=True)
+class _Attempt:
+    """A decision being made: what is known so far."""
+
+    id: str
+    system: str
+    action: str
+    actor_id: str
+    inputs: Any
+    context: Mapping[str, Any]
+    run: Run | None
+    started: int = field(default_factory=time.perf_counter_ns)
+    stages: dict[str, float] = field(default_factory=dict)
+    actor: Actor | None = None
+    sys: System | None = None
+    verdict: Verdict | None = None
+    policy_version: int | None = None
+    shadow: dict[str, Any] | None = None
+    guard: list[GuardResult] = field(default_factory=list)
+    probes: tuple[str, ...] = ()
+    keys: tuple[str, ...] = ()
+
+    def lap(self, stage: str, since: int) -> int:
+        now = time.perf_counter_ns()
+        self.stages[stage] = round((now - since) / 1000, 1)
+        return now
+
+
+class Pipeline:
+    """Decide, guard, execute and record actions (``tether.pipeline``)."""
+
+    def __init__(self, tether: Tether) -> None:
+        self._t = tether
+        self.limiter = RateLimiter()
+        self.monitors: list[Callable[[Decision], None]] = []
+        self._executor: ThreadPoolExecutor | None = None
+        self._lock = threading.Lock()
+
+    # -- the two entry points ----------------------------------------------------------
+
+    def decide(
+        self,
+        system: str,
+        action: str,
+        *,
+        actor: str,
+        inputs: Any = None,
+        context: Mapping[str, Any] | None = None,
+        run: Run | None = None,
+        input_guardrails: Sequence[Guardrail] = (),
+        approval_id: str | None = None,
+        raise_on_denial: bool = False,
+    ) -> Decision:
+        """Decide whether ``actor`` may do ``action`` on ``system``; record it.
+
+        The caller runs the action itself when ``decision.allowed``; pass
+        ``approval_id`` of an approved request to run an action that needed one.
+
+        Raises:
+            ActionDenied: with ``raise_on_denial``, the specific subclass for a
+                denial (the decision is recorded first either way).
+            StoreError: the decision could not be recorded (the action must not run).
+        """
+        attempt = self._attempt(system, action, actor, inputs, context, run)
+        decision = self._decide(attempt, input_guardrails, approval_id)
+        if decision.outcome == "allowed":
+            decision = self._record(attempt, decision)
+            if run is not None:
+                run._note(decision)
+            return decision
+        decision = self._record(attempt, decision)
+        if run is not None:
+            run._note(decision)
+        if raise_on_denial:
+            raise _error_for(decision)
+        return decision
+
+    def execute(
+        self,
+        fn: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: Mapping[str, Any],
+        *,
+        system: str,
+        action: str,
+        actor: str,
+        inputs: Any = None,
+        context: Mapping[str, Any] | None = None,
+        run: Run | None = None,
+        input_guardrails: Sequence[Guardrail] = (),
+        output_guardrails: Sequence[Guardrail] = (),
+        timeout: float | None = None,
+        approval_id: str | None = None,
+    ) -> Decision:
+        """Decide, and when allowed run ``fn(*args, **kwargs)``; record attempt and
+        outcome as one entry. Denials raise (see :meth:`governed`)."""
+        attempt = self._attempt(system, action, actor, inputs, context, run)
+        decision = self._decide(attempt, input_guardrails, approval_id)
+        if decision.outcome != "allowed":
+            decision = self._record(attempt, decision)
+            if run is not None:
+                run._note(decision)
+            raise _error_for(decision)
+        args, kwargs = _redacted_call(attempt, inputs, args, kwargs)
+        decision = self._run_fn(attempt, decision, fn, args, kwargs, timeout, output_guardrails)
+        decision = self._record(attempt, decision)
+        if run is not None:
+            run._note(decision)
+        if decision.outcome == "blocked":
+            raise _error_for(decision)
+        return decision
+
+    async def execute_async(
+        self,
+        fn: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: Mapping[str, Any],
+        *,
+        system: str,
+        action: str,
+        actor: str,
+        inputs: Any = None,
+        context: Mapping[str, Any] | None = None,
+        run: Run | None = None,
+        input_guardrails: Sequence[Guardrail] = (),
+        output_guardrails: Sequence[Guardrail] = (),
+        timeout: float | None = None,
+        approval_id: str | None = None,
+    ) -> Decision:
+        """:meth:`execute` for a coroutine function: it is awaited in the caller's
+        event loop, and the record is appended without blocking the loop."""
+        attempt = self._attempt(system, action, actor, inputs, context, run)
+        decision = self._decide(attempt, input_guardrails, approval_id)
+        if decision.outcome == "allowed":
+            args, kwargs = _redacted_call(attempt, inputs, args, kwargs)
+            t = time.perf_counter_ns()
+            output, error = None, None
+            try:
+                output = await asyncio.wait_for(fn(*args, **kwargs), timeout)
+            except TimeoutError:
+                error = f"timed out after {timeout:g} s"
+            except Exception as exc:
+                error = f"{type(exc).__name__}: {_first_line(exc)}"
+            attempt.lap("execute", t)
+            decision = self._finish(attempt, decision, output, error, output_guardrails)
+        final = await self._record_async(attempt, decision)
+        if run is not None:
+            run._note(final)
+        if final.outcome not in ("executed", "failed"):
+            raise _error_for(final)
+        return final
+
+    def governed(
+        self,
+        system: str,
+        action: str | None = None,
+        *,
+        actor: str | Callable[..., str] | None = None,
+        input_guardrails: Sequence[Guardrail] = (),
+        output_guardrails: Sequence[Guardrail] = (),
+        timeout: float | None = None,
+        context: Mapping[str, Any] | Callable[..., Mapping[str, Any]] | None = None,
+    ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        """Decorate a sync or async function so every call goes through the pipeline.
+
+        The call's keyword arguments (and named positional ones) are the action's
+        inputs. ``actor`` is fixed, or a function of the call's arguments, or given
+        per call as ``_actor=``; ``_context=`` and ``_run=`` likewise. The wrapped
+        function returns what the function returns (output guardrails applied) and
+        raises :class:`ActionDenied` subclasses for denials; a blocked output never
+        reaches the caller.
+        """
+
+        def wrap(fn: Callable[..., Any]) -> Callable[..., Any]:
+            name = action or fn.__name__
+            signature = inspect.signature(fn)
+
+            def prepare(args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
+                who = kwargs.pop("_actor", None) or (
+                    actor(*args, **kwargs) if callable(actor) else actor
+                )
+                if not who:
+                    raise InvalidInput(f"{name}: say who acts: governed(..., actor=...) or _actor=")
+                ctx = kwargs.pop("_context", None)
+                if ctx is None:
+                    ctx = context(*args, **kwargs) if callable(context) else context
+                run = kwargs.pop("_run", None)
+                approval = kwargs.pop("_approval_id", None)
+                bound = signature.bind_partial(*args, **kwargs)
+                return {
+                    "system": system, "action": name, "actor": who,
+                    "inputs": dict(bound.arguments), "context": ctx or {}, "run": run,
+                    "input_guardrails": input_guardrails, "output_guardrails": output_guardrails,
+                    "timeout": timeout, "approval_id": approval,
+                }  # fmt: skip
+
+            if inspect.iscoroutinefunction(fn):
+
+                @functools.wraps(fn)
+                async def async_call(*args: Any, **kwargs: Any) -> Any:
+                    options = prepare(args, kwargs)
+                    decision = await self.execute_async(fn, args, kwargs, **options)
+                    return decision.output
+
+                return async_call
+
+            @functools.wraps(fn)
+            def call(*args: Any, **kwargs: Any) -> Any:
+                options = prepare(args, kwargs)
+                return self.execute(fn, args, kwargs, **options).output
+
+            return call
+
+        return wrap
+
+    def run(self, workflow: str, **kwargs: Any) -> Run:
+        """A workflow run or agent session; see :class:`tether.pipeline.Run`."""
+        from tether.pipeline._run import Run
+
+        return Run(self._t, workflow, **kwargs)
+
+    def record_outcome(
+        self, decision: Decision, *, output: Any = None, error: str | None = None, actor: str
+    ) -> int:
+        """Record the outcome of an action the caller ran after :meth:`decide`;
+        count it for the breakers. Returns the ledger index.
+
+        Raises:
+            InvalidInput: the decision was not allowed (nothing to report).
+        """
+        if decision.outcome != "allowed":
+            raise InvalidInput(f"decision {decision.id} was {decision.outcome}; it did not run")
+        ok = error is None
+        agent = decision.actor if self._is_agent(decision.actor) else None
+        self._t.breakers.record(breaker_keys(decision.system, decision.action, agent), ok=ok)
+        payload = {
+            "decision": decision.id,
+            "decision_index": decision.ledger_index,
+            "status": "executed" if ok else "failed",
+            "output_digest": None if output is None else _digest(output),
+            "error": error,
+        }
+        entry = self._t.ledger.append(
+            "decision.outcome", actor, payload, subject=f"decision/{decision.id}"
+        )
+        return entry.index
+
+    # -- the stages -----------------------------------------------------------------------
+
+    def _attempt(
+        self,
+        system: str,
+        action: str,
+        actor: str,
+        inputs: Any,
+        context: Mapping[str, Any] | None,
+        run: Run | None,
+    ) -> _Attempt:
+        for value, what in ((system, "system"), (action, "action"), (actor, "actor")):
+            if not isinstance(value, str) or not value:
+                raise InvalidInput(f"{what} must be a non-empty string, not {value!r}")
+        return _Attempt(_new_id(), system, action, actor, inputs, dict(context or {}), run)
+
+    def _decide(
+        self, a: _Attempt, guardrails: Sequence[Guardrail], approval_id: str | None
+    ) -> Decision:
+        try:
+            return self._stages(a, guardrails, approval_id)
+        except ActionDenied:
+            raise
+        except Exception as exc:  # fail closed: nothing runs on an internal error
+            reason = f"internal error ({type(exc).__name__}: {_first_line(exc)}); denied"
+            return self._base(a, "deny", "denied", (INTERNAL_ERROR,), (reason,))
+
+    def _stages(
+        self, a: _Attempt, guardrails: Sequence[Guardrail], approval_id: str | None
+    ) -> Decision:
+        t = a.started
+        # identify
+        a.actor = self._t.actors.find(a.actor_id)
+        if a.actor is None:
+            return self._base(a, "deny", "denied", (UNKNOWN_ACTOR,),
+                              (f"actor {a.actor_id!r} is not registered",))  # fmt: skip
+        if not a.actor.active:
+            return self._base(a, "deny", "denied", (INACTIVE_ACTOR,),
+                              (f"actor {a.actor_id!r} is deactivated",))  # fmt: skip
+        a.sys = self._t.systems.find(a.system)
+        t = a.lap("identify", t)
+        # breakers (and kill switches)
+        agent = a.actor_id if a.actor.kind == "agent" else None
+        a.keys = breaker_keys(a.system, a.action, agent)
+        check = self._t.breakers.check(a.keys)
+        a.probes = check.probes
+        t = a.lap("breaker", t)
+        if check.open is not None:
+            row = check.open
+            how = "stopped by a person (kill switch)" if row.manual else "open"
+            return self._base(a, "deny", "circuit_open", (f"breaker:{row.key}",),
+                              (f"breaker {row.key} is {how}: {row.reason}",))  # fmt: skip
+        if a.run is not None:
+            stop = a.run._check(a.action)
+            if stop:
+                return self._base(a, "deny", "stopped", (f"run:{a.run.id}",), (stop,))
+        # policy
+        published = self._t.policies.enforced()
+        if published is None:
+            return self._base(a, "deny", "denied", (NO_POLICY,),
+                              ("no policy is published: tether policy publish FILE",))  # fmt: skip
+        request = self._request(a)
+        verdict = published.policy.evaluate(request)
+        a.verdict, a.policy_version = verdict, published.version
+        shadow = self._t.policies.shadow()
+        if shadow is not None:
+            sv = shadow.policy.evaluate(request)
+            a.shadow = {"version": shadow.version, "effect": sv.effect, "rules": list(sv.rules)}
+        t = a.lap("policy", t)
+        if verdict.effect == "deny":
+            return self._verdict(a, "denied")
+        # rate limits (obligations of the matched rules)
+        for rule_id, spec in verdict.rate_limits:
+            key = _limit_key(rule_id, spec.per, a)
+            ok, retry = self.limiter.take(key, spec.rate, spec.period, spec.burst,
+                                          time.monotonic())  # fmt: skip
+            if not ok:
+                why = f"rate limit of rule {rule_id}: retry in {retry:.1f} s"
+                return self._base(a, "deny", "rate_limited", (rule_id,), (why,))
+        # input guardrails
+        if guardrails:
+            outcome = run_guardrails(guardrails, a.inputs)
+            a.guard.extend(_phase(outcome, "input"))
+            t = a.lap("input_guardrails", t)
+            if outcome.blocked:
+                return self._verdict(a, "blocked", reasons=outcome.reasons)
+            a.inputs = outcome.value
+        # approval
+        if verdict.effect == "require_approval":
+            if approval_id is not None:
+                self._t.approvals.consume(approval_id, a.system, a.action, a.actor_id,
+                                          _digest(a.inputs))  # fmt: skip
+                a.lap("approval", t)
+                return self._verdict(a, "allowed", approval_id=approval_id)
+            approval = self._t.approvals.request(
+                decision_id=a.id, system=a.system, action=a.action, requester=a.actor_id,
+                requirements=verdict.approvals, reasons=verdict.reasons,
+                request=self._redacted(a), inputs_digest=_digest(a.inputs),
+            )  # fmt: skip
+            a.lap("approval", t)
+            return self._verdict(a, "pending_approval", approval_id=approval.id)
+        return self._verdict(a, "allowed")
+
+    def _run_fn(
+        self,
+        a: _Attempt,
+        decision: Decision,
+        fn: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: Mapping[str, Any],
+        timeout: float | None,
+        guardrails: Sequence[Guardrail],
+    ) -> Decision:
+        t = time.perf_counter_ns()
+        error: str | None = None
+        output: Any = None
+        try:
+            output = self._call(fn, args, kwargs, timeout)
+        except FutureTimeout:
+            error = f"timed out after {timeout:g} s"
+        except Exception as exc:
+            error = f"{type(exc).__name__}: {_first_line(exc)}"
+        a.lap("execute", t)
+        return self._finish(a, decision, output, error, guardrails)
+
+    def _finish(
+        self, a: _Attempt, decision: Decision, output: Any, error: str | None,
+        guardrails: Sequence[Guardrail],
+    ) -> Decision:  # fmt: skip
+        """Count the result for the breakers, guard the output."""
+        t = time.perf_counter_ns()
+        self._t.breakers.record(a.keys, ok=error is None, probes=a.probes)
+        if error is not None:
+            if a.run is not None:
+                a.run._failed(a.action, error)
+            return replace(decision, outcome="failed", error=error, latency_us=dict(a.stages))
+        if guardrails:
+            checked = run_guardrails(guardrails, output)
+            a.guard.extend(_phase(checked, "output"))
+            a.lap("output_guardrails", t)
+            if checked.blocked:
+                # the output never leaves: not returned, not recorded (only its digest)
+                return replace(
+                    decision, outcome="blocked", reasons=checked.reasons,
+                    guardrails=tuple(a.guard), error="output blocked by a guardrail",
+                    latency_us=dict(a.stages),
+                )  # fmt: skip
+            output = checked.value
+        return replace(decision, outcome="executed", output=output, guardrails=tuple(a.guard),
+                       latency_us=dict(a.stages))  # fmt: skip
+
+    def _call(
+        self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: Mapping[str, Any],
+        timeout: float | None,
+    ) -> Any:  # fmt: skip
+        if timeout is None:
+            return fn(*args, **kwargs)
+        with self._lock:
+            if self._executor is None:
+                self._executor = ThreadPoolExecutor(thread_name_prefix="tether-exec")
+        return self._executor.submit(fn, *args, **kwargs).result(timeout=timeout)
+
+    # -- building and recording -------------------------------------------------------------
+
+    def _request(self, a: _Attempt) -> dict[str, Any]:
+        assert a.actor is not None
+        system = a.sys.as_input() if a.sys is not None else {"name": a.system}
+        req: dict[str, Any] = {
+            "actor": a.actor.as_input(),
+            "system": system,
+            "action": {"name": a.action, "args": a.inputs if isinstance(a.inputs, Mapping) else {}},
+            "context": a.context,
+        }
+        if a.run is not None:
+            req["run"] = a.run._input()
+        return req
+
+    def _base(
+        self, a: _Attempt, effect: str, outcome: Outcome, rules: tuple[str, ...],
+        reasons: tuple[str, ...], approval_id: str | None = None,
+    ) -> Decision:  # fmt: skip
+        v = a.verdict
+        return Decision(
+            a.id, a.system, a.action, a.actor_id, effect, outcome, rules,
+            v.matched if v else (), reasons, a.policy_version, approval_id, tuple(a.guard),
+            latency_us=dict(a.stages), run_id=a.run.id if a.run else None, shadow=a.shadow,
+        )  # fmt: skip
+
+    def _verdict(
+        self, a: _Attempt, outcome: Outcome, *, reasons: tuple[str, ...] | None = None,
+        approval_id: str | None = None,
+    ) -> Decision:  # fmt: skip
+        v = a.verdict
+        assert v is not None
+        effect = "deny" if outcome == "blocked" else v.effect
+        return self._base(a, effect, outcome, v.rules, reasons or v.reasons, approval_id)
+
+    def _redacted(self, a: _Attempt) -> dict[str, Any]:
+        paths = a.verdict.redact if a.verdict else ()
+        request = {"action": {"args": a.inputs}, "context": dict(a.context)}
+        return _redact(request, paths)
+
+    def _record(self, a: _Attempt, d: Decision) -> Decision:
+        t = time.perf_counter_ns()
+        entry = self._t.ledger.record(
+            "decision", d.actor, self._payload(a, d), subject=f"system/{d.system}/action/{d.action}"
+        ).result()
+        return self._recorded(a, d, entry.index, t)
+
+    async def _record_async(self, a: _Attempt, d: Decision) -> Decision:
+        t = time.perf_counter_ns()
+        subject = f"system/{d.system}/action/{d.action}"
+        payload = self._payload(a, d)
+        if self._t.ledger.durability == "durable":
+            entry = await self._t.ledger.append_async("decision", d.actor, payload, subject=subject)
+        else:
+            entry = self._t.ledger.record("decision", d.actor, payload, subject=subject).result()
+        return self._recorded(a, d, entry.index, t)
+
+    def _recorded(self, a: _Attempt, d: Decision, index: int, t: int) -> Decision:
+        stages = dict(a.stages)
+        stages["record"] = round((time.perf_counter_ns() - t) / 1000, 1)
+        stages["total"] = round((time.perf_counter_ns() - a.started) / 1000, 1)
+        final = replace(d, ledger_index=index, latency_us=stages)
+        for monitor in self.monitors:
+            try:
+                monitor(final)
+            except Exception:  # a monitor never breaks the action it watches
+                continue
+        return final
+
+    def _payload(self, a: _Attempt, d: Decision) -> dict[str, Any]:
+        redacted = self._redacted(a)
+        payload: dict[str, Any] = {
+            "id": d.id,
+            "system": d.system,
+            "action": d.action,
+            "actor": d.actor,
+            "inputs": _jsonable(redacted["action"]["args"]),
+            "context": _jsonable(redacted["context"]),
+            "effect": d.effect,
+            "outcome": d.outcome,
+            "rules": list(d.rules),
+            "matched": list(d.matched),
+            "reasons": list(d.reasons),
+            "policy": d.policy_version,
+            "approval": d.approval_id,
+            "guardrails": [
+                {"name": g.guardrail, "outcome": g.outcome, "reason": g.reason}
+                for g in d.guardrails
+            ],
+            "output_digest": _digest(d.output) if d.outcome == "executed" else None,
+            "error": d.error,
+            "run": d.run_id,
+            "shadow": d.shadow,
+            "latency_us": dict(a.stages),
+        }
+        return payload
+
+    def _is_agent(self, actor_id: str) -> bool:
+        found = self._t.actors.find(actor_id)
+        return found is not None and found.kind == "agent"
+
+    def close(self) -> None:
+        """Stop the execution thread pool (used for timeouts)."""
+        if self._executor is not None:
+            self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+# -- helpers ----------------------------------------------------------------------------------
+
+
+def _new_id() -> str:
+    return "dec_" + secrets.token_hex(10)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc)
+    return text.splitlines()[0] if text else ""
+
+
+def _digest(value: Any) -> str:
+    try:
+        body = canonical_json(_jsonable(value))
+    except TetherError:
+        body = repr(value).encode()
+    return "sha256:" + hashlib.sha256(body).hexdigest()
+
+
+def _jsonable(value: Any) -> Any:
+    """Turn common Python values (tuples, sets, numpy scalars, objects) into JSON."""
+    if value is None or isinstance(value, str | bool | int | float):
+        return value
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_jsonable(v) for v in value]
+    item = getattr(value, "item", None)  # numpy scalars
+    if callable(item):
+        try:
+            return _jsonable(item())
+        except (TypeError, ValueError):
+            pass
+    return repr(value)
+
+
+def _redact(value: dict[str, Any], paths: Sequence[str]) -> dict[str, Any]:
+    """Copy ``value`` with each dotted path (``action.args.card``) replaced."""
+    if not paths:
+        return value
+    out: dict[str, Any] = _copy(value)
+    for path in paths:
+        target: Any = out
+        parts = path.split(".")
+        for name in parts[:-1]:
+            target = target.get(name) if isinstance(target, dict) else None
+            if target is None:
+                break
+        if isinstance(target, dict) and parts[-1] in target:
+            target[parts[-1]] = _REDACTED
+    return out
+
+
+def _copy(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {k: _copy(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_copy(v) for v in value]
+    return value
+
+
+def _phase(outcome: GuardOutcome, phase: str) -> list[GuardResult]:
+    return [replace(r, guardrail=f"{phase}:{r.guardrail}") for r in outcome.results]
+
+
+def _limit_key(rule: str, per: str, a: _Attempt) -> str:
+    by = {
+        "actor": a.actor_id,
+        "system": a.system,
+        "action": f"{a.system}/{a.action}",
+        "actor_action": f"{a.actor_id}/{a.system}/{a.action}",
+    }[per]
+    return f"{rule}:{per}:{by}"
+
+
+def _redacted_call(
+    a: _Attempt, inputs: Any, args: tuple[Any, ...], kwargs: Mapping[str, Any]
+) -> tuple[tuple[Any, ...], Mapping[str, Any]]:
+    """When input guardrails redacted the inputs, the function gets the redacted
+    values (by name): what a guardrail removed never reaches the tool."""
+    if a.inputs is inputs or not isinstance(a.inputs, Mapping):
+        return args, kwargs
+    return (), dict(a.inputs)
+
+
+def _error_for(d: Decision) -> ActionDenied:
+    why = "; ".join(d.reasons) or d.outcome
+    message = f"{d.action} on {d.system} by {d.actor}: {d.outcome} ({why})"
+    if d.outcome == "pending_approval":
+        return ApprovalRequired(message, d, d.approval_id or "")
+    if d.outcome == "circuit_open":
+        return CircuitOpen(message, d)
+    if d.outcome == "blocked":
+        return GuardrailBlocked(message, d)
+    if d.outcome == "rate_limited":
+        return RateLimited(message, d)
+    if d.outcome == "stopped":
+        from tether.errors import RunStopped
+
+        return RunStopped(message, d)
+    return ActionDenied(message, d)

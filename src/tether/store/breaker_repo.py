@@ -1,0 +1,83 @@
+"""Repository of circuit breakers: one row per system, action or agent that ever tripped."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, select, text
+
+from tether.store.ledger_repo import Mutation, Statement
+from tether.store.tables import breakers
+
+__all__ = ["BreakerRow", "read", "read_all", "set_state", "take_probe"]
+
+
+@dataclass(frozen=True, slots=True)
+class BreakerRow:
+    """A breaker as stored."""
+
+    key: str
+    state: str
+    manual: bool
+    opened_at: float | None
+    reason: str
+    generation: int
+    updated_at: float
+
+
+_COLUMNS = (
+    breakers.c.key,
+    breakers.c.state,
+    breakers.c.manual,
+    breakers.c.opened_at,
+    breakers.c.reason,
+    breakers.c.generation,
+    breakers.c.updated_at,
+)
+
+_SET = (
+    "INSERT INTO breakers (key, state, manual, failures, window_start, window_calls, "
+    "window_failures, opened_at, reason, generation, updated_at) "
+    "VALUES (?, ?, ?, 0, ?, 0, 0, ?, ?, 1, ?) "
+    "ON CONFLICT (key) DO UPDATE SET state = excluded.state, manual = excluded.manual, "
+    "opened_at = excluded.opened_at, reason = excluded.reason, "
+    "generation = breakers.generation + 1, updated_at = excluded.updated_at"
+)
+
+
+def set_state(key: str, state: str, *, manual: bool, reason: str, now: float) -> Mutation:
+    """Open or close a breaker (with the ledger entry recording why)."""
+    opened = now if state == "open" else None
+    return Mutation((Statement(_SET, (key, state, int(manual), now, opened, reason, now)),))
+
+
+def _row(r: Any) -> BreakerRow:
+    opened = r[3]
+    return BreakerRow(str(r[0]), str(r[1]), bool(r[2]), None if opened is None else float(opened),
+                      str(r[4]), int(r[5]), float(r[6]))  # fmt: skip
+
+
+def read(conn: Connection, keys: Sequence[str]) -> list[BreakerRow]:
+    """The stored breakers among ``keys`` (keys never tripped have no row)."""
+    return [_row(r) for r in conn.execute(select(*_COLUMNS).where(breakers.c.key.in_(keys)))]
+
+
+def read_all(conn: Connection) -> list[BreakerRow]:
+    """Every stored breaker, by key."""
+    return [_row(r) for r in conn.execute(select(*_COLUMNS).order_by(breakers.c.key))]
+
+
+def take_probe(conn: Connection, key: str, generation: int, now: float) -> bool:
+    """Move an automatically opened breaker to half-open; True for the one caller
+    that wins (it makes the probe call)."""
+    result = conn.execute(
+        text(
+            "UPDATE breakers SET state = 'half_open', generation = generation + 1, "
+            "updated_at = :now WHERE key = :key AND state = 'open' AND manual = 0 "
+            "AND generation = :gen"
+        ),
+        {"now": now, "key": key, "gen": generation},
+    )
+    return result.rowcount == 1

@@ -1,0 +1,175 @@
+"""The pipeline decides, guards, executes and records every action."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from tether import ActionDenied, ApprovalRequired, GuardrailBlocked, InvalidInput, Tether
+from tether.ledger import verify_ledger
+from tether.pipeline.guardrails import Email, PaymentCard, Range
+
+
+def test_an_allowed_decision_is_recorded_with_its_rules_and_policy_version(gov: Tether) -> None:
+    d = gov.decide("support-bot", "read_customer", actor="agent:support", inputs={"customer": "c1"})
+    assert (d.effect, d.outcome, d.rules, d.policy_version) == (
+        "allow", "allowed", ("support-may-act",), 1,
+    )  # fmt: skip
+    entry = gov.ledger.get(d.ledger_index)
+    assert entry.kind == "decision"
+    assert entry.actor == "agent:support"
+    assert entry.payload["id"] == d.id
+    assert entry.payload["rules"] == ["support-may-act"]
+    assert entry.payload["inputs"] == {"customer": "c1"}
+    assert entry.payload["policy"] == 1
+    assert set(entry.payload["latency_us"]) >= {"identify", "breaker", "policy"}
+
+
+@pytest.mark.parametrize(
+    ("system", "action", "actor", "rule"),
+    [
+        ("support-bot", "transfer_all", "agent:support", "tether:undeclared-action"),
+        ("shadow-it", "read_customer", "agent:support", "tether:undeclared-system"),
+        ("support-bot", "read_customer", "agent:nobody", "tether:unknown-actor"),
+        ("support-bot", "read_customer", "agent:rogue", "suspended"),
+        ("loan-model", "read_customer", "agent:support", "tether:default-deny"),
+    ],
+)
+def test_denials_are_recorded_and_raise_when_asked(
+    gov: Tether, system: str, action: str, actor: str, rule: str
+) -> None:
+    d = gov.decide(system, action, actor=actor, inputs={"customer": "c1"})
+    assert (d.effect, d.outcome, d.rules) == ("deny", "denied", (rule,))
+    assert gov.ledger.get(d.ledger_index).payload["outcome"] == "denied"
+    with pytest.raises(ActionDenied) as info:
+        gov.decide(system, action, actor=actor, inputs={"customer": "c1"}, raise_on_denial=True)
+    assert info.value.decision.rules == (rule,)
+
+
+def test_comparing_two_fields_and_a_huge_amount(gov: Tether) -> None:
+    d = gov.decide("support-bot", "refund", actor="agent:support", inputs={"amount": 10**9},
+                   context={"limit": 5000})  # fmt: skip
+    assert d.rules == ("huge-refund",)
+
+
+def test_without_a_published_policy_everything_is_denied(make_tether) -> None:  # type: ignore[no-untyped-def]
+    t = make_tether()
+    t.actors.register("agent:a", kind="agent", actor="admin")
+    d = t.decide("any", "thing", actor="agent:a")
+    assert (d.outcome, d.rules) == ("denied", ("tether:no-policy",))
+
+
+def test_an_internal_error_fails_closed(gov: Tether, monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken() -> None:
+        raise RuntimeError("policy store unreachable")
+
+    monkeypatch.setattr(gov.policies, "enforced", broken)
+    d = gov.decide("support-bot", "read_customer", actor="agent:support", inputs={"customer": "c"})
+    assert (d.effect, d.outcome, d.rules) == ("deny", "denied", ("tether:internal-error",))
+    assert "policy store unreachable" in d.reasons[0]
+
+
+def test_a_governed_function_runs_only_when_allowed(gov: Tether) -> None:
+    calls: list[str] = []
+
+    @gov.governed("support-bot", actor="agent:support")
+    def read_customer(customer: str) -> dict[str, str]:
+        calls.append(customer)
+        return {"customer": customer, "tier": "gold"}
+
+    @gov.governed("support-bot", "transfer_all", actor="agent:support")
+    def transfer_all() -> None:
+        calls.append("transfer")
+
+    assert read_customer("c7") == {"customer": "c7", "tier": "gold"}
+    with pytest.raises(ActionDenied, match="not declared"):
+        transfer_all()
+    assert calls == ["c7"]
+    decisions = [e for e in gov.ledger.iter_entries() if e.kind == "decision"]
+    assert [(e.payload["action"], e.payload["outcome"]) for e in decisions] == [
+        ("read_customer", "executed"), ("transfer_all", "denied"),
+    ]  # fmt: skip
+    assert decisions[0].payload["output_digest"].startswith("sha256:")
+
+
+def test_a_blocked_output_never_reaches_the_caller(gov: Tether) -> None:
+    @gov.governed("support-bot", "read_customer", actor="agent:support",
+                  output_guardrails=[PaymentCard(action="block")])  # fmt: skip
+    def leaky(customer: str) -> str:
+        return f"{customer} pays with 4111 1111 1111 1111"
+
+    with pytest.raises(GuardrailBlocked) as info:
+        leaky("c1")
+    assert info.value.decision.output is None
+    entry = gov.ledger.get(info.value.decision.ledger_index)
+    assert entry.payload["outcome"] == "blocked"
+    assert "4111" not in entry.raw.decode()
+
+
+def test_input_guardrails_redact_before_the_tool_and_the_record(gov: Tether) -> None:
+    seen: list[str] = []
+
+    @gov.governed("support-bot", "send_email", actor="agent:support",
+                  input_guardrails=[Email(action="redact")])  # fmt: skip
+    def send_email(to: str, body: str) -> str:
+        seen.append(body)
+        return "sent"
+
+    assert send_email("a@example.com", body="write to bob@corp.org") == "sent"
+    assert seen == ["write to [REDACTED:email]"]  # what a guardrail removed never reaches it
+    d = [e for e in gov.ledger.iter_entries() if e.kind == "decision"][-1]
+    assert "bob@corp.org" not in d.raw.decode()
+    assert "bob@corp.org" not in str(d.payload)
+
+
+def test_an_input_guardrail_block_stops_the_action(gov: Tether) -> None:
+    d = gov.decide("support-bot", "refund", actor="agent:support", inputs={"amount": 20.0},
+                   context={"limit": 100}, input_guardrails=[Range("amount", max=10)])  # fmt: skip
+    assert (d.effect, d.outcome) == ("deny", "blocked")
+
+
+def test_require_approval_raises_with_the_approval_id(gov: Tether) -> None:
+    @gov.governed("support-bot", "refund", actor="agent:support", context={"limit": 10**6})
+    def refund(amount: float) -> str:
+        return "refunded"
+
+    with pytest.raises(ApprovalRequired) as info:
+        refund(5000.0)
+    approval = gov.approvals.get(info.value.approval_id)
+    assert (approval.state, approval.requester, approval.action) == (
+        "pending",
+        "agent:support",
+        "refund",
+    )
+
+
+def test_async_governed_functions_are_awaited_in_the_callers_loop(gov: Tether) -> None:
+    @gov.governed("support-bot", actor="agent:support")
+    async def read_customer(customer: str) -> str:
+        await asyncio.sleep(0)
+        return f"loop:{asyncio.get_running_loop() is loop_seen[0]}"
+
+    loop_seen: list[asyncio.AbstractEventLoop] = []
+
+    async def main() -> list[str]:
+        loop_seen.append(asyncio.get_running_loop())
+        return list(await asyncio.gather(*(read_customer(f"c{i}") for i in range(5))))
+
+    assert asyncio.run(main()) == ["loop:True"] * 5
+
+
+def test_a_governed_function_needs_an_actor(gov: Tether) -> None:
+    @gov.governed("support-bot", "read_customer")
+    def anonymous(customer: str) -> None:
+        return None
+
+    with pytest.raises(InvalidInput, match="say who acts"):
+        anonymous("c")
+    assert anonymous("c", _actor="agent:support") is None
+
+
+def test_the_ledger_verifies_after_the_scenarios(gov: Tether) -> None:
+    gov.decide("support-bot", "read_customer", actor="agent:support", inputs={"customer": "c"})
+    gov.decide("support-bot", "drop", actor="agent:support")
+    assert verify_ledger(gov.store, gov.ledger.verifier).ok
