@@ -81,7 +81,8 @@ class Settings(BaseSettings):
     breaker_failures: int = Field(
         default=5,
         ge=1,
-        description="Consecutive failures of a system, action or agent that open its breaker.",
+        description="Consecutive failures of one action that open its breaker (systems and "
+        "agents open on their error rate).",
     )
     breaker_error_rate: float = Field(
         default=0.5,

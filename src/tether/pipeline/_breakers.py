@@ -5,6 +5,10 @@ breakers of a decision's system, action and agent on every decision (a kill swit
 stops the next action everywhere). Failure counting is per process (consecutive
 failures and an error-rate window); a trip is shared at once.
 
+An action's breaker opens after ``TETHER_BREAKER_FAILURES`` consecutive failures
+or when its error rate in a window reaches ``TETHER_BREAKER_ERROR_RATE``; a system's
+or an agent's breaker (spanning many actions) opens on the error rate only.
+
 States: ``closed`` → (failures) → ``open`` → (cool-down) → ``half_open``: one probe
 call; success closes, failure reopens. A manual trip (the kill switch) stays open
 until a person resets it. Trips and resets are ledger entries with actor and reason.
@@ -167,7 +171,10 @@ class Breakers:
                 return ""
             c.consecutive += 1
             c.failures += 1
-            if c.consecutive >= self.failures:
+            # An action trips on consecutive failures; a system or an agent, which
+            # spans many actions, only on its error rate (one flaky tool stops that
+            # tool, not the whole system).
+            if key.startswith("action:") and c.consecutive >= self.failures:
                 why = f"{c.consecutive} consecutive failures"
             elif c.calls >= self.min_calls and c.failures / c.calls >= self.error_rate:
                 why = f"{c.failures} of {c.calls} calls failed in {self.window:g} s"

@@ -31,6 +31,7 @@ from tether.errors import (
     CircuitOpen,
     GuardrailBlocked,
     InvalidInput,
+    NotFound,
     RateLimited,
     TetherError,
 )
@@ -62,6 +63,7 @@ INTERNAL_ERROR = "tether:internal-error"
 UNKNOWN_ACTOR = "tether:unknown-actor"
 INACTIVE_ACTOR = "tether:inactive-actor"
 NO_POLICY = "tether:no-policy"
+APPROVAL_NOT_USABLE = "tether:approval-not-usable"
 _REDACTED = "[REDACTED]"
 
 
@@ -115,6 +117,7 @@ class _Attempt:
     guard: list[GuardResult] = field(default_factory=list)
     probes: tuple[str, ...] = ()
     keys: tuple[str, ...] = ()
+    exc: BaseException | None = None  # what the governed function raised
 
     def lap(self, stage: str, since: int) -> int:
         now = time.perf_counter_ns()
@@ -204,6 +207,7 @@ class Pipeline:
             run._note(decision)
         if decision.outcome == "blocked":
             raise _error_for(decision)
+        _reraise(attempt, decision)
         return decision
 
     async def execute_async(
@@ -233,10 +237,10 @@ class Pipeline:
             output, error = None, None
             try:
                 output = await asyncio.wait_for(fn(*args, **kwargs), timeout)
-            except TimeoutError:
-                error = f"timed out after {timeout:g} s"
+            except TimeoutError as exc:
+                error, attempt.exc = f"timed out after {timeout:g} s", exc
             except Exception as exc:
-                error = f"{type(exc).__name__}: {_first_line(exc)}"
+                error, attempt.exc = f"{type(exc).__name__}: {_first_line(exc)}", exc
             attempt.lap("execute", t)
             decision = self._finish(attempt, decision, output, error, output_guardrails)
         final = await self._record_async(attempt, decision)
@@ -244,6 +248,7 @@ class Pipeline:
             run._note(final)
         if final.outcome not in ("executed", "failed"):
             raise _error_for(final)
+        _reraise(attempt, final)
         return final
 
     def governed(
@@ -431,8 +436,11 @@ class Pipeline:
         # approval
         if verdict.effect == "require_approval":
             if approval_id is not None:
-                self._t.approvals.consume(approval_id, a.system, a.action, a.actor_id,
-                                          _digest(a.inputs))  # fmt: skip
+                try:
+                    self._t.approvals.consume(approval_id, a.system, a.action, a.actor_id,
+                                              _digest(a.inputs))  # fmt: skip
+                except (InvalidInput, NotFound) as exc:
+                    return self._base(a, "deny", "denied", (APPROVAL_NOT_USABLE,), (str(exc),))
                 a.lap("approval", t)
                 return self._verdict(a, "allowed", approval_id=approval_id)
             approval = self._t.approvals.request(
@@ -461,8 +469,9 @@ class Pipeline:
             output = self._call(fn, args, kwargs, timeout)
         except FutureTimeout:
             error = f"timed out after {timeout:g} s"
+            a.exc = TimeoutError(f"{a.action} on {a.system} {error}")
         except Exception as exc:
-            error = f"{type(exc).__name__}: {_first_line(exc)}"
+            error, a.exc = f"{type(exc).__name__}: {_first_line(exc)}", exc
         a.lap("execute", t)
         return self._finish(a, decision, output, error, guardrails)
 
@@ -694,6 +703,13 @@ def _redacted_call(
     if a.inputs is inputs or not isinstance(a.inputs, Mapping):
         return args, kwargs
     return (), dict(a.inputs)
+
+
+def _reraise(a: _Attempt, d: Decision) -> None:
+    """A governed function's own exception reaches its caller, after the record."""
+    if d.outcome == "failed" and a.exc is not None:
+        a.exc.add_note(f"tether: recorded as decision {d.id} (ledger index {d.ledger_index})")
+        raise a.exc
 
 
 def _error_for(d: Decision) -> ActionDenied:

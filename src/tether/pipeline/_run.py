@@ -161,9 +161,10 @@ class Run:
                 self._stop("stopped", str(exc))
             self._compensate()
             raise
-        if decision.outcome == "failed":
+        except Exception as exc:  # the step itself failed (recorded as failed)
+            self._stop("failed", f"step {action} failed: {type(exc).__name__}: {exc}")
             self._compensate()
-            raise RunStopped(f"run {self.id}: step {action} failed: {decision.error}", decision)
+            raise RunStopped(f"run {self.id}: {self.reason}") from exc
         self._done.append(_Done(action, decision.output, compensate))
         return decision.output
 

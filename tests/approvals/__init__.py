@@ -1,0 +1,1 @@
+"""Approval tests (a package, so module names may repeat elsewhere)."""
