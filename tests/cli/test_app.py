@@ -79,7 +79,7 @@ def test_help_lists_every_command(
         [str(TETHER), "--help"], capture_output=True, text=True, env=env, timeout=60, check=False
     )
     assert proc.returncode == 0, proc.stderr
-    for command in ("init", "ledger", "db", "keys", "policy", "demo"):
+    for command in ("init", "ledger", "db", "keys", "policy", "approvals", "breakers", "demo"):
         assert f" {command} " in proc.stdout, command
 
     groups = {
@@ -97,7 +97,11 @@ def test_help_lists_every_command(
         ),
         "db": ("upgrade",),
         "keys": ("export-public",),
-        "policy": ("check", "test"),
+        "policy": ("check", "test", "publish", "replay", "clear-shadow"),
+        "approvals": ("list", "show", "approve", "reject", "override", "tick"),
+        "breakers": ("list", "trip", "reset"),
+        "systems": ("register", "list"),
+        "actors": ("register", "list", "deactivate"),
     }
     for group, commands in groups.items():
         result = cli.bare(group, "--help")

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from pydantic import ValidationError
 
-from tether.cli import _db, _demo, _keys, _ledger, _policy
+from tether.cli import _approvals, _breakers, _db, _demo, _inventory, _keys, _ledger, _policy
 from tether.cli._common import err_console, settings_from
 from tether.core import Tether
 from tether.errors import PolicyError, TetherError
@@ -27,6 +27,10 @@ app.add_typer(_ledger.app, name="ledger")
 app.add_typer(_db.app, name="db")
 app.add_typer(_keys.app, name="keys")
 app.add_typer(_policy.app, name="policy")
+app.add_typer(_approvals.app, name="approvals")
+app.add_typer(_breakers.app, name="breakers")
+app.add_typer(_inventory.systems, name="systems")
+app.add_typer(_inventory.actors, name="actors")
 app.command("demo")(_demo.demo)
 
 

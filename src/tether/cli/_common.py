@@ -14,12 +14,17 @@ from tether.core import Tether
 from tether.errors import InvalidInput
 from tether.settings import Settings
 
-__all__ = ["err_console", "open_tether", "progress_bar", "settings_from"]
+__all__ = ["err_console", "open_tether", "out_console", "progress_bar", "settings_from"]
 
 
 def err_console() -> Console:
     """A console on stderr (created per call so tests can capture it)."""
     return Console(stderr=True)
+
+
+def out_console() -> Console:
+    """A console on stdout for tables (created per call so tests can capture it)."""
+    return Console()
 
 
 def settings_from(ctx: typer.Context) -> Settings:

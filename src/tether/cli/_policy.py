@@ -1,18 +1,20 @@
-"""``tether policy``: check and test policy files."""
+"""``tether policy``: check, test, publish and replay policies."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.table import Table
 
-from tether.cli._common import err_console
+from tether.cli._common import err_console, open_tether, out_console
 from tether.policy import Policy
+from tether.policy import replay as replay_policy
 from tether.policy._cases import load_cases, run_cases
 
-app = typer.Typer(help="Policy as code: check, test.", no_args_is_help=True)
+app = typer.Typer(help="Policy as code: check, test, publish, replay.", no_args_is_help=True)
 
 FileArg = Annotated[Path, typer.Argument(help="Policy file (YAML).", show_default=False)]
 
@@ -57,8 +59,66 @@ def run_tests(
             table.add_row(
                 mark + r.case.name, r.case.where, expected, got, "; ".join(r.verdict.reasons)
             )
-        err_console().print(table) if failed else typer.echo(table)
+        err_console().print(table) if failed else out_console().print(table)
     passed = len(results) - len(failed)
     typer.echo(f"{passed} passed, {len(failed)} failed ({policy.name} {policy.version[:19]})")
     if failed:
         raise typer.Exit(1)
+
+
+ActorOpt = Annotated[str, typer.Option("--actor", help="Who does this (recorded in the ledger).")]
+
+
+@app.command()
+def publish(
+    ctx: typer.Context,
+    file: FileArg,
+    actor: ActorOpt,
+    shadow: Annotated[
+        bool, typer.Option("--shadow", help="Evaluate beside the enforced policy; enforce nothing.")
+    ] = False,
+) -> None:
+    """Publish a policy (its hash and text go in the ledger); it is enforced at once."""
+    policy = Policy.from_file(file)
+    with open_tether(ctx) as t:
+        pub = t.policies.publish(policy, actor=actor, mode="shadow" if shadow else "enforced")
+    mode = "shadow" if shadow else "enforced"
+    typer.echo(
+        f"published {pub.name} as version {pub.version} ({mode}), sha256 {pub.sha256[:16]}…, "
+        f"ledger index {pub.ledger_index}"
+    )
+
+
+@app.command("clear-shadow")
+def clear_shadow(ctx: typer.Context, actor: ActorOpt) -> None:
+    """Stop evaluating the shadow policy."""
+    with open_tether(ctx) as t:
+        t.policies.clear_shadow(actor=actor)
+    typer.echo("shadow policy cleared")
+
+
+@app.command()
+def replay(
+    ctx: typer.Context,
+    file: FileArg,
+    since: Annotated[
+        datetime | None, typer.Option(help="Only decisions from this time on (ISO 8601, UTC).")
+    ] = None,
+    limit: Annotated[int, typer.Option(help="Show at most this many changes.")] = 50,
+) -> None:
+    """Backtest a candidate policy: every recorded decision whose verdict would change."""
+    candidate = Policy.from_file(file)
+    when = since.replace(tzinfo=UTC) if since is not None and since.tzinfo is None else since
+    with open_tether(ctx, read_only=True) as t:
+        report = replay_policy(t, candidate, since=when)
+    if report.changes:
+        table = Table("index", "time", "system", "action", "actor", "before", "after")
+        for c in report.changes[:limit]:
+            table.add_row(
+                str(c.index), c.timestamp[:19], c.system, c.action, c.actor,
+                f"{c.before} {list(c.before_rules)}", f"{c.after} {list(c.after_rules)}",
+            )  # fmt: skip
+        out_console().print(table)
+        if len(report.changes) > limit:
+            typer.echo(f"… and {len(report.changes) - limit} more")
+    typer.echo(report.summary())

@@ -596,6 +596,9 @@ class Pipeline:
             "matched": list(d.matched),
             "reasons": list(d.reasons),
             "policy": d.policy_version,
+            "verdict": (
+                {"effect": a.verdict.effect, "rules": list(a.verdict.rules)} if a.verdict else None
+            ),
             "approval": d.approval_id,
             "guardrails": [
                 {"name": g.guardrail, "outcome": g.outcome, "reason": g.reason}

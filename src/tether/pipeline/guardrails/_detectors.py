@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 
-from tether.pipeline.guardrails._pii import PiiDetector, Span
+from tether.pipeline.guardrails._pii import PiiDetector, Span, _Digest
 
 __all__ = ["IBAN_LENGTHS", "Email", "Iban", "PaymentCard", "Phone", "UsSsn", "luhn_valid"]
 
@@ -26,6 +26,7 @@ class Email(PiiDetector):
 
     kind = "email"
     needle = "@"
+    min_length = 6
     priority = 10
     # The lookbehind starts a match only at the start of the local part, which keeps
     # the search linear.
@@ -35,13 +36,17 @@ class Email(PiiDetector):
         """Accept every match: the pattern is the whole rule."""
         return match.start(), match.end(), "email address"
 
+    def _may_occur(self, digest: _Digest) -> bool:
+        return b"@" in digest.blob
+
 
 # A phone piece: a digit or a parenthesised area code such as "(0)" or "(415)".
 _PIECE = r"(?:\(\d{1,4}\)|\d)"
 # Shapes the national pattern admits but that are not phones: ISO and European dates,
 # IPv4 addresses, numbers with "." as the thousands separator.
 _NOT_PHONE = re.compile(
-    r"\d{4}([./-])\d\d?\1\d\d?|\d\d?([./-])\d\d?\2\d{4}|\d{1,3}(?:\.\d{1,3}){3}|\d{1,3}(?:\.\d{3})+"
+    r"\d{4}([./-])\d\d?\1\d\d?|\d\d?([./-])\d\d?\2\d{4}|\d{1,3}(?:\.\d{1,3}){3}|\d{1,3}(?:\.\d{3})+",
+    re.ASCII,
 )
 
 
@@ -65,13 +70,15 @@ class Phone(PiiDetector):
     """
 
     kind = "phone"
+    min_length = 8
     priority = 50
     pattern = re.compile(
         r"(?<![\w+./-])"
         rf"(?:\+{_PIECE}(?:[ .-]?{_PIECE})*"
         r"|(?:1[ .-])?"
         r"(?:\(\d{1,5}\)[ .-]?\d{2,8}(?:[ .-]\d{2,8}){0,4}|\d{2,5}(?:[ .-]\d{2,8}){2,5}))"
-        r"(?![\w/]|[.,:-]\d)"
+        r"(?![\w/]|[.,:-]\d)",
+        re.ASCII,
     )
 
     def accept(self, match: re.Match[str]) -> Span | None:
@@ -82,6 +89,14 @@ class Phone(PiiDetector):
         if text[0] != "+" and _NOT_PHONE.fullmatch(text):
             return None
         return match.start(), match.end(), "phone number"
+
+    def _may_occur(self, digest: _Digest) -> bool:
+        # A hit has 8+ digits among digits and separators. A lone ISO date has 8 too;
+        # it is no phone (see _NOT_PHONE) and it is in nearly every payload.
+        return any(r.in_string and not r.lone_date for r in digest.runs())
+
+
+_CARD_SEP = re.compile("[ -]")
 
 
 def luhn_valid(digits: str) -> bool:
@@ -116,8 +131,9 @@ class PaymentCard(PiiDetector):
     """
 
     kind = "payment_card"
+    min_length = 13
     priority = 30
-    pattern = re.compile(r"(?<!\d)[2-6]\d{3}(?:[ -]?\d){9,15}(?!\d)")
+    pattern = re.compile(r"(?<!\d)[2-6]\d{3}(?:[ -]?\d){9,15}(?!\d)", re.ASCII)
 
     def accept(self, match: re.Match[str]) -> Span | None:
         """Accept the longest prefix, ending at a group, that is a plausible card."""
@@ -125,7 +141,7 @@ class PaymentCard(PiiDetector):
         ends = [len(text), *(i for i in range(len(text) - 1, 0, -1) if text[i] in " -")]
         for end in ends:
             part = text[:end]
-            groups = re.split("[ -]", part)
+            groups = _CARD_SEP.split(part)
             digits = "".join(groups)
             if not 13 <= len(digits) <= 19:
                 continue
@@ -138,6 +154,14 @@ class PaymentCard(PiiDetector):
                 last4 = "".join(str(int(c)) for c in digits[-4:])
                 return match.start(), match.start() + end, f"payment card ending {last4}"
         return None
+
+    def _may_occur(self, digest: _Digest) -> bool:
+        # 13+ digits in a string, or a JSON integer of 13 to 19 digits (the walk
+        # scans those too; a float it does not).
+        return any(
+            r.digits >= 13 and (r.in_string or (r.digits <= 19 and b"." not in r.text))
+            for r in digest.runs()
+        )
 
 
 IBAN_LENGTHS: dict[str, int] = {
@@ -181,6 +205,7 @@ class Iban(PiiDetector):
     """
 
     kind = "iban"
+    min_length = 15
     priority = 20
     pattern = _iban_pattern()
 
@@ -193,6 +218,9 @@ class Iban(PiiDetector):
         if number % 97 != 1:
             return None
         return match.start(), match.end(), f"IBAN ({iban[:2]}) ending {iban[-4:]}"
+
+    def _may_occur(self, digest: _Digest) -> bool:
+        return b"aa00" in digest.shape  # two letters, then the two check digits
 
 
 class UsSsn(PiiDetector):
@@ -207,9 +235,18 @@ class UsSsn(PiiDetector):
     """
 
     kind = "us_ssn"
+    min_length = 11
     priority = 40
-    pattern = re.compile(r"(?<![\d-])(?!000|666|9)\d{3}([- ])(?!00)\d{2}\1(?!0000)\d{4}(?![\d-])")
+    pattern = re.compile(
+        r"(?<![\d-])(?!000|666|9)\d{3}([- ])(?!00)\d{2}\1(?!0000)\d{4}(?![\d-])", re.ASCII
+    )
 
     def accept(self, match: re.Match[str]) -> Span | None:
         """Accept every match: the pattern is the whole rule."""
         return match.start(), match.end(), "US social security number"
+
+    def _may_occur(self, digest: _Digest) -> bool:
+        return any(
+            r.in_string and (b"000-00-0000" in r.text or b"000 00 0000" in r.text)
+            for r in digest.runs()
+        )
