@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 DEV    := $(VENV)/.dev-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 PYTEST_ARGS ?=
 
-.PHONY: demo test check bench clean venv
+.PHONY: demo test check bench bench-decide clean venv
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,10 @@ check: $(DEV)  ## ruff + mypy strict
 
 bench: $(DEV)  ## benchmarks; results in bench/results/
 	$(PY) bench/ledger.py
+	$(PY) bench/decide.py
+
+bench-decide: $(DEV)  ## W1 policy decision benchmark (tether vs CEL, plain Python, Microsoft AGT)
+	$(PY) bench/decide.py
 
 clean:
 	rm -rf $(VENV) .tether-demo .pytest_cache .mypy_cache .ruff_cache

@@ -46,6 +46,9 @@ class Check:
     probes: tuple[str, ...] = ()  # half-open breakers this call is the probe for
 
 
+_CLEAR = Check(None)
+
+
 @dataclass(slots=True)
 class _Counter:
     consecutive: int = 0
@@ -117,8 +120,9 @@ class Breakers:
 
     def check(self, keys: Sequence[str]) -> Check:
         """Whether a call guarded by ``keys`` may go ahead now."""
-        with self._t.store.read() as conn:
-            rows = repo.read(conn, keys)
+        rows = repo.read_hot(self._t.store.hot, keys)
+        if not rows:
+            return _CLEAR
         now = self._t.clock.now().timestamp()
         probes: list[str] = []
         for row in rows:

@@ -86,7 +86,7 @@ class Decision:
     output: Any = field(default=None, repr=False, compare=False)
     error: str | None = None
     ledger_index: int = -1
-    latency_us: Mapping[str, float] = field(default_factory=dict, compare=False)
+    latency_us: Mapping[str, int] = field(default_factory=dict, compare=False)
     run_id: str | None = None
     shadow: Mapping[str, Any] | None = None
 
@@ -108,7 +108,7 @@ class _Attempt:
     context: Mapping[str, Any]
     run: Run | None
     started: int = field(default_factory=time.perf_counter_ns)
-    stages: dict[str, float] = field(default_factory=dict)
+    stages: dict[str, int] = field(default_factory=dict)
     actor: Actor | None = None
     sys: System | None = None
     verdict: Verdict | None = None
@@ -121,7 +121,7 @@ class _Attempt:
 
     def lap(self, stage: str, since: int) -> int:
         now = time.perf_counter_ns()
-        self.stages[stage] = round((now - since) / 1000, 1)
+        self.stages[stage] = (now - since) // 1000
         return now
 
 
@@ -378,14 +378,14 @@ class Pipeline:
     ) -> Decision:
         t = a.started
         # identify
-        a.actor = self._t.actors.find(a.actor_id)
+        a.actor = self._t.actors.cached(a.actor_id)
         if a.actor is None:
             return self._base(a, "deny", "denied", (UNKNOWN_ACTOR,),
                               (f"actor {a.actor_id!r} is not registered",))  # fmt: skip
         if not a.actor.active:
             return self._base(a, "deny", "denied", (INACTIVE_ACTOR,),
                               (f"actor {a.actor_id!r} is deactivated",))  # fmt: skip
-        a.sys = self._t.systems.find(a.system)
+        a.sys = self._t.systems.cached(a.system)
         t = a.lap("identify", t)
         # breakers (and kill switches)
         agent = a.actor_id if a.actor.kind == "agent" else None
@@ -571,8 +571,8 @@ class Pipeline:
 
     def _recorded(self, a: _Attempt, d: Decision, index: int, t: int) -> Decision:
         stages = dict(a.stages)
-        stages["record"] = round((time.perf_counter_ns() - t) / 1000, 1)
-        stages["total"] = round((time.perf_counter_ns() - a.started) / 1000, 1)
+        stages["record"] = (time.perf_counter_ns() - t) // 1000
+        stages["total"] = (time.perf_counter_ns() - a.started) // 1000
         final = replace(d, ledger_index=index, latency_us=stages)
         for monitor in self.monitors:
             try:
@@ -613,7 +613,7 @@ class Pipeline:
         return payload
 
     def _is_agent(self, actor_id: str) -> bool:
-        found = self._t.actors.find(actor_id)
+        found = self._t.actors.cached(actor_id)
         return found is not None and found.kind == "agent"
 
     def close(self) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, get_args
@@ -84,6 +85,29 @@ class Actor:
         return {**self.attributes, "id": self.id, "kind": self.kind, "roles": list(self.roles)}
 
 
+class _TTLCache:
+    """What this process read, reused for ``ttl`` seconds; its own writes evict."""
+
+    def __init__(self, ttl: float) -> None:
+        self.ttl = ttl
+        self._items: dict[str, tuple[float, Any]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: str, load: Any) -> Any:
+        now = time.monotonic()
+        hit = self._items.get(key)
+        if hit is not None and now - hit[0] < self.ttl:
+            return hit[1]
+        value = load(key)
+        with self._lock:
+            self._items[key] = (now, value)
+        return value
+
+    def evict(self, key: str) -> None:
+        with self._lock:
+            self._items.pop(key, None)
+
+
 class Systems:
     """Register and look up systems (``tether.systems``).
 
@@ -99,6 +123,12 @@ class Systems:
 
     def __init__(self, tether: Tether) -> None:
         self._t = tether
+        self._cache = _TTLCache(tether.settings.cache_seconds)
+
+    def cached(self, name: str) -> System | None:
+        """:meth:`find`, reusing what was read in the last ``TETHER_CACHE_SECONDS``."""
+        found: System | None = self._cache.get(name, self.find)
+        return found
 
     def register(
         self,
@@ -141,6 +171,7 @@ class Systems:
             subject=f"system/{name}",
             mutation=repo.put_system(name, kind, owner, risk_tier, purpose, envs, now),
         )
+        self._cache.evict(name)
         return System(name, kind, owner, risk_tier, purpose, envs, entry.index)
 
     def find(self, name: str) -> System | None:
@@ -181,8 +212,12 @@ class Actors:
 
     def __init__(self, tether: Tether) -> None:
         self._t = tether
-        self._cache: dict[str, Actor] = {}
-        self._lock = threading.Lock()
+        self._cache = _TTLCache(tether.settings.cache_seconds)
+
+    def cached(self, actor_id: str) -> Actor | None:
+        """:meth:`find`, reusing what was read in the last ``TETHER_CACHE_SECONDS``."""
+        found: Actor | None = self._cache.get(actor_id, self.find)
+        return found
 
     def register(
         self,
@@ -236,8 +271,7 @@ class Actors:
         entry = self._t.ledger.append(
             kind, actor, payload, subject=f"actor/{new.id}", mutation=mutation
         )
-        with self._lock:
-            self._cache.pop(new.id, None)
+        self._cache.evict(new.id)
         return Actor(new.id, new.kind, new.roles, new.attributes, new.active, entry.index)
 
     def find(self, actor_id: str) -> Actor | None:

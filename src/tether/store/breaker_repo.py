@@ -8,10 +8,11 @@ from typing import Any
 
 from sqlalchemy import Connection, select, text
 
+from tether.store._hot import HotReads
 from tether.store.ledger_repo import Mutation, Statement
 from tether.store.tables import breakers
 
-__all__ = ["BreakerRow", "read", "read_all", "set_state", "take_probe"]
+__all__ = ["BreakerRow", "read", "read_all", "read_hot", "set_state", "take_probe"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +63,18 @@ def _row(r: Any) -> BreakerRow:
 def read(conn: Connection, keys: Sequence[str]) -> list[BreakerRow]:
     """The stored breakers among ``keys`` (keys never tripped have no row)."""
     return [_row(r) for r in conn.execute(select(*_COLUMNS).where(breakers.c.key.in_(keys)))]
+
+
+_HOT_SQL = (
+    "SELECT key, state, manual, opened_at, reason, generation, updated_at FROM breakers "
+    "WHERE key IN ({})"
+)
+
+
+def read_hot(hot: HotReads, keys: Sequence[str]) -> list[BreakerRow]:
+    """:func:`read` on the hot path (a bare per-thread connection)."""
+    sql = _HOT_SQL.format(", ".join("?" * len(keys)))
+    return [_row(r) for r in hot.query(sql, tuple(keys))]
 
 
 def read_all(conn: Connection) -> list[BreakerRow]:

@@ -28,6 +28,7 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 from sqlalchemy.pool import StaticPool
 
 from tether.errors import ConfigurationError, SchemaVersionError, StoreError
+from tether.store._hot import HotReads
 
 __all__ = ["Store", "open_store"]
 
@@ -42,6 +43,7 @@ class Store:
     engine: Engine
     url: URL
     _write_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    busy_timeout_ms: int = 60_000
 
     @property
     def dialect(self) -> str:
@@ -69,8 +71,15 @@ class Store:
                 conn.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
             yield conn
 
+    @functools.cached_property
+    def hot(self) -> HotReads:
+        """Bare per-thread connections for point reads on the decision hot path."""
+        return HotReads(self.engine, self.busy_timeout_ms)
+
     def close(self) -> None:
         """Dispose of the engine's connections."""
+        if "hot" in self.__dict__:
+            self.hot.close()
         self.engine.dispose()
 
 
@@ -224,7 +233,7 @@ def open_store(
             f"database {backend!r} is not supported; use sqlite:///PATH or "
             "postgresql+psycopg://USER@HOST/DB"
         )
-    store = Store(engine=engine, url=parsed)
+    store = Store(engine=engine, url=parsed, busy_timeout_ms=busy_timeout_ms)
     if migrate:
         try:
             upgrade(store, create=create)

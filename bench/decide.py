@@ -1,0 +1,929 @@
+"""Policy decision benchmark (W1, the policy step): tether's ``Policy.evaluate`` side by side
+with the engines of the reference ``benchmarks.md`` (section W1).
+
+The scenario is ``examples/w1``: 20 rules (5 permits, 7 hard denies, 8 approvals),
+deny > require_approval > allow, default deny, over 2,000 seeded requests. Engines:
+
+1. ``tether``: ``Policy.from_file(examples/w1/policy.yaml).evaluate(request)``.
+   Target: median <= 25 us, p99 <= 60 us.
+2. ``python``: ``w1.reference``, the rules as a plain Python function (the floor).
+3. ``cel``: the anchor. All 20 rules in ONE ``cel.compile`` program (package ``cel``,
+   ``common-expression-language``) given the whole nested request as its input, the
+   deny > approval > allow / default-deny logic applied in Python to its list of
+   booleans (the reference measured 22 us median, 34-55 us p99).
+4. ``agt_engine`` / ``agt_govern``: Microsoft's Agent Governance Toolkit 5.0
+   (``agent-governance-toolkit-core``): its YAML ``PolicyEngine.evaluate`` and
+   ``govern()``, run in a subprocess with the toolkit's own virtualenv (see
+   ``decide_agt.py``). Target: tether's median >= 5x lower than ``PolicyEngine``'s. If
+   the toolkit can't be installed or run, the reference figures (192 us / 277 us) are
+   shown instead, marked as not measured.
+
+Every engine is first checked against ``w1.reference`` on all 2,000 requests (effects;
+and rule ids where the engine reports them). Then each times ``--decisions`` calls
+(default 20,000, cycling the requests) one by one with ``time.perf_counter_ns``,
+including the conversion of the request into the engine's input, in alternating rounds.
+The machine is small and noisy: compare the ratios.
+
+Run ``python bench/decide.py --help``; results go to ``bench/results/``. Not a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as dt
+import json
+import math
+import os
+import platform
+import statistics
+import subprocess
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import cel
+from decide_agt import W1_PATH, load_w1, time_calls
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from tether.policy import Policy
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+RESULTS = BENCH / "results"
+AGT_CHILD = BENCH / "decide_agt.py"
+SEED = 20260101
+REQUESTS = 2000
+
+# -- targets (issue W1, policy step) ----------------------------------------------------
+TARGET_MEDIAN_US = 25.0
+TARGET_P99_US = 60.0
+TARGET_AGT_FACTOR = 5.0  # AGT PolicyEngine median / tether median
+
+# -- the toolkit: where it lives and what to install --------------------------------------
+AGT_ENV = "TETHER_BENCH_AGT_PYTHON"
+AGT_VENV = Path("/tmp/tether-bench-agt")
+AGT_REQUIREMENT = "agent-governance-toolkit-core==5.0.0"
+
+# Figures from the reference benchmarks.md (W1), same-sized machine: (median, p99) in us.
+REFERENCE_US: dict[str, tuple[float, str]] = {
+    "python": (0.7, "1.5"),
+    "cel": (22.0, "34-55"),
+    "agt_engine": (192.0, "330-360"),
+    "agt_govern": (277.0, "530-610"),
+}
+
+ENGINE_LABELS = {
+    "tether": "tether Policy.evaluate",
+    "python": "plain Python reference (floor)",
+    "cel": "CEL, all 20 rules in one program",
+    "agt_engine": "AGT PolicyEngine.evaluate",
+    "agt_govern": "AGT govern() (in-memory audit)",
+}
+SHORT_LABELS = {
+    "tether": "tether",
+    "python": "plain Python",
+    "cel": "CEL one program",
+    "agt_engine": "AGT PolicyEngine",
+    "agt_govern": "AGT govern()",
+}
+EFFECTS = ("allow", "deny", "require_approval")
+
+
+# =======================================================================================
+# The anchor: the W1 rules as one CEL program over the whole request
+# =======================================================================================
+
+_PROD = 'context.env == "prod"'
+CEL_RULES: list[tuple[str, str, str]] = [
+    (
+        "P-support_agent",
+        "allow",
+        'actor.role == "support_agent" && action.name in '
+        '["search_kb", "read_ticket", "update_ticket", "send_email"]',
+    ),
+    (
+        "P-finance_agent",
+        "allow",
+        'actor.role == "finance_agent" && action.name in '
+        '["read_invoice", "create_refund", "issue_payment"]',
+    ),
+    (
+        "P-ops_agent",
+        "allow",
+        'actor.role == "ops_agent" && action.name in '
+        '["read_logs", "restart_service", "scale_service", "deploy"]',
+    ),
+    (
+        "P-analyst_agent",
+        "allow",
+        'actor.role == "analyst_agent" && action.name in '
+        '["run_query", "read_logs", "export_report"]',
+    ),
+    ("P-admin", "allow", 'actor.role == "admin"'),
+    ("D1", "deny", 'action.name in ["drop_table", "delete_customer"]'),
+    ("D2", "deny", "actor.suspended"),
+    ("D3", "deny", 'action.name == "create_refund" && action.args.amount > 10000.0'),
+    (
+        "D4",
+        "deny",
+        f'action.name == "issue_payment" && {_PROD} && (context.hour < 8 || context.hour >= 18)',
+    ),
+    ("D5", "deny", "context.risk_score > 0.95"),
+    (
+        "D6",
+        "deny",
+        f'action.name == "deploy" && {_PROD} && (context.hour < 9 || context.hour >= 17)',
+    ),
+    ("D7", "deny", 'action.name == "scale_service" && action.args.replicas > 50'),
+    ("A1", "require_approval", 'action.name == "create_refund" && action.args.amount > 1000.0'),
+    ("A2", "require_approval", 'action.name == "issue_payment" && action.args.amount > 500.0'),
+    ("A3", "require_approval", "context.risk_score > 0.8"),
+    ("A4", "require_approval", f'action.name == "deploy" && {_PROD}'),
+    (
+        "A5",
+        "require_approval",
+        'action.name == "send_email" && !action.args.to.endsWith("@example.com")',
+    ),
+    ("A6", "require_approval", 'action.name == "export_report" && action.args.contains_pii'),
+    ("A7", "require_approval", f'action.name == "restart_service" && {_PROD}'),
+    (
+        "A8",
+        "require_approval",
+        f'action.name == "run_query" && {_PROD} && action.args.rows_estimate > 100000',
+    ),
+]
+
+
+def cel_anchor() -> Callable[[dict[str, Any]], tuple[str, list[str]]]:
+    """One ``cel.compile`` program returning 20 booleans; the outcome logic in Python."""
+    program = cel.compile("[" + ", ".join(f"({expr})" for _, _, expr in CEL_RULES) + "]")
+    rules = [(rule_id, effect) for rule_id, effect, _ in CEL_RULES]
+    execute = program.execute
+
+    def decide(request: dict[str, Any]) -> tuple[str, list[str]]:
+        hits = execute(request)
+        deny: list[str] = []
+        approve: list[str] = []
+        permit: list[str] = []
+        for (rule_id, effect), hit in zip(rules, hits, strict=True):
+            if hit:
+                if effect == "deny":
+                    deny.append(rule_id)
+                elif effect == "require_approval":
+                    approve.append(rule_id)
+                else:
+                    permit.append(rule_id)
+        if deny:
+            return "deny", deny
+        if not permit:
+            return "deny", ["tether:default-deny"]
+        if approve:
+            return "require_approval", approve
+        return "allow", permit
+
+    return decide
+
+
+# =======================================================================================
+# Statistics
+# =======================================================================================
+
+
+def pct(values: Sequence[float], q: float) -> float:
+    """The q-th percentile (nearest rank) of ``values``."""
+    ordered = sorted(values)
+    if not ordered:
+        return math.nan
+    rank = max(0, min(len(ordered) - 1, math.ceil(q / 100 * len(ordered)) - 1))
+    return ordered[rank]
+
+
+def summary_us(samples_ns: Sequence[int]) -> dict[str, float]:
+    us = [s / 1000 for s in samples_ns]
+    return {
+        "n": len(us),
+        "median_us": statistics.median(us),
+        "p90_us": pct(us, 90),
+        "p99_us": pct(us, 99),
+        "p999_us": pct(us, 99.9),
+        "mean_us": statistics.fmean(us),
+        "min_us": min(us),
+        "max_us": max(us),
+    }
+
+
+def fmt_us(us: float) -> str:
+    if math.isnan(us):
+        return "—"
+    if us >= 10_000:
+        return f"{us / 1000:,.2f} ms"
+    if us >= 100:
+        return f"{us:,.0f} µs"
+    return f"{us:,.1f} µs"
+
+
+def fmt_range(lo: float, hi: float) -> str:
+    return f"{lo:,.0f}-{hi:,.0f}" if lo >= 100 else f"{lo:.1f}-{hi:.1f}"
+
+
+# =======================================================================================
+# Engines
+# =======================================================================================
+
+
+@dataclass
+class Engine:
+    """One engine: where it runs, its check against the reference, its samples."""
+
+    name: str
+    where: str
+    status: str = "ok"  # ok | failed (check) | unavailable
+    reason: str = ""
+    check: dict[str, Any] = field(default_factory=dict)
+    rounds: list[list[int]] = field(default_factory=list)
+
+    @property
+    def measured(self) -> bool:
+        return self.status != "unavailable" and bool(self.rounds)
+
+    def pooled(self) -> list[int]:
+        return [s for samples in self.rounds for s in samples]
+
+
+def check_engine(
+    outcomes: Sequence[tuple[str, Sequence[str] | str | None]],
+    reference: Sequence[tuple[str, list[str]]],
+    *,
+    rules: str,
+) -> dict[str, Any]:
+    """Compare outcomes with the reference's. ``rules``: "all" (the same deciding rule
+    ids), "one" (the engine names one winning rule: it must be one of the reference's) or
+    "none" (effects only)."""
+    effect_bad: list[dict[str, Any]] = []
+    rules_bad = 0
+    rules_checked = 0
+    for i, ((effect, got), (want_effect, want_rules)) in enumerate(
+        zip(outcomes, reference, strict=True)
+    ):
+        if effect != want_effect:
+            effect_bad.append(
+                {"request": i, "got": [effect, got], "reference": [want_effect, want_rules]}
+            )
+            continue
+        if rules == "all":
+            rules_checked += 1
+            rules_bad += list(got or []) != want_rules
+        elif rules == "one" and got is not None:
+            rules_checked += 1
+            # AGT has no "no rule matched" outcome here: its N-<role> deny rules stand in
+            # for tether's default deny.
+            name = "tether:default-deny" if str(got).startswith("N-") else got
+            rules_bad += name not in want_rules
+    return {
+        "requests": len(reference),
+        "effect_mismatches": len(effect_bad),
+        "rule_ids_compared": rules,
+        "rule_checked": rules_checked,
+        "rule_mismatches": rules_bad,
+        "first_mismatches": effect_bad[:10],
+        "passed": not effect_bad,
+    }
+
+
+class AgtChild:
+    """The toolkit's side: ``decide_agt.py`` running with the toolkit's python."""
+
+    def __init__(self, python: Path, w1_path: Path, seed: int, count: int) -> None:
+        command = [str(python), str(AGT_CHILD), "--w1", str(w1_path), "--seed", str(seed)]
+        self.proc = subprocess.Popen(
+            [*command, "--count", str(count)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=str(ROOT),
+        )
+        self.hello = self._read()
+
+    def _read(self) -> dict[str, Any]:
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        if not line:
+            err = self.proc.stderr.read() if self.proc.stderr else ""
+            raise RuntimeError(f"AGT child exited: {err.strip()[-2000:]}")
+        result: dict[str, Any] = json.loads(line)
+        return result
+
+    def time(self, engine: str, n: int, warmup: int) -> list[int]:
+        assert self.proc.stdin is not None
+        cmd = {"cmd": "time", "engine": engine, "n": n, "warmup": warmup}
+        self.proc.stdin.write(json.dumps(cmd) + "\n")
+        self.proc.stdin.flush()
+        samples: list[int] = self._read()["samples"]
+        return samples
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            assert self.proc.stdin is not None
+            self.proc.stdin.write('{"cmd": "quit"}\n')
+            self.proc.stdin.flush()
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def find_agt_python(args: argparse.Namespace, log: Console) -> tuple[Path | None, str]:
+    """The toolkit's python, installing it into its own venv if need be: (path, why not)."""
+    if args.agt_python:
+        python = Path(args.agt_python)
+        return (python, "") if python.exists() else (None, f"--agt-python {python}: not found")
+    env = os.environ.get(AGT_ENV)
+    if env:
+        python = Path(env)
+        return (python, "") if python.exists() else (None, f"${AGT_ENV}={python}: not found")
+    python = AGT_VENV / "bin" / "python"
+    if python.exists() and _has_agt(python):
+        return python, ""
+    log.print(f"installing {AGT_REQUIREMENT} into its own venv {AGT_VENV} (once)...")
+    try:
+        if not python.exists():
+            subprocess.run(
+                [sys.executable, "-m", "venv", str(AGT_VENV)],
+                check=True,
+                capture_output=True,
+                text=True,
+                timeout=300,
+            )
+        subprocess.run(
+            [str(python), "-m", "pip", "install", "--quiet", AGT_REQUIREMENT],
+            check=True,
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
+    except subprocess.CalledProcessError as exc:
+        tail = (exc.stderr or exc.stdout or "").strip().splitlines()[-5:]
+        return None, f"`pip install {AGT_REQUIREMENT}` failed: " + " | ".join(tail)
+    except (OSError, subprocess.SubprocessError) as exc:
+        return None, f"could not create {AGT_VENV}: {exc}"
+    if not _has_agt(python):
+        return None, f"{AGT_REQUIREMENT} installed but `agentmesh.governance` does not import"
+    return python, ""
+
+
+def _has_agt(python: Path) -> bool:
+    probe = "import agentmesh.governance as g; g.PolicyEngine; g.govern"
+    with contextlib.suppress(OSError, subprocess.SubprocessError):
+        done = subprocess.run(
+            [str(python), "-W", "ignore", "-c", probe], capture_output=True, timeout=120
+        )
+        return done.returncode == 0
+    return False
+
+
+def clock_overhead_ns() -> float:
+    """Median ns of timing an empty call with the same loop (not subtracted anywhere)."""
+    samples = time_calls(lambda request: None, [None], 20_000, 1000)
+    return float(statistics.median(samples))
+
+
+# =======================================================================================
+# Metrics
+# =======================================================================================
+
+
+@dataclass
+class Metric:
+    group: str
+    name: str
+    tether: str
+    anchor: str
+    ratio: str
+    target: str
+    passed: bool | None
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+def engine_stats(engine: Engine, effects: Sequence[str]) -> dict[str, Any]:
+    """Pooled and per-round figures, and medians by outcome (sample i is request i % n)."""
+    pooled = engine.pooled()
+    per_round = [summary_us(r) for r in engine.rounds]
+    count = len(effects)
+    by_effect: dict[str, float] = {}
+    for effect in EFFECTS:
+        picked = [s for r in engine.rounds for i, s in enumerate(r) if effects[i % count] == effect]
+        if picked:
+            by_effect[effect] = statistics.median(picked) / 1000
+    return {
+        **summary_us(pooled),
+        "round_medians_us": [r["median_us"] for r in per_round],
+        "round_p99_us": [r["p99_us"] for r in per_round],
+        "median_by_effect_us": by_effect,
+    }
+
+
+def round_ratio(a: Engine, b: Engine, key: str = "median") -> tuple[float, list[float]]:
+    """Median of per-round ratios a/b of the round medians (or p99 with key="p99")."""
+    q = 50 if key == "median" else 99
+    ratios = [
+        pct([s / 1000 for s in ra], q) / pct([s / 1000 for s in rb], q)
+        for ra, rb in zip(a.rounds, b.rounds, strict=True)
+    ]
+    return statistics.median(ratios), ratios
+
+
+def build_metrics(engines: dict[str, Engine], stats: dict[str, dict[str, Any]]) -> list[Metric]:
+    metrics: list[Metric] = []
+    tether = engines["tether"]
+    ts = stats.get("tether")
+
+    # -- the check
+    for name, engine in engines.items():
+        if engine.status == "unavailable":
+            continue
+        c = engine.check
+        ok = c["requests"] - c["effect_mismatches"]
+        rules = (
+            f"; rule ids {c['rule_checked'] - c['rule_mismatches']:,}/{c['rule_checked']:,}"
+            if c["rule_ids_compared"] != "none"
+            else ""
+        )
+        text = f"{ok:,}/{c['requests']:,} effects{rules}"
+        metrics.append(
+            Metric(
+                "check",
+                f"{SHORT_LABELS[name]} agrees with the reference",
+                text if name == "tether" else "—",
+                "—" if name == "tether" else text,
+                "—",
+                "0 mismatches",
+                c["passed"],
+                {"engine": name, **c},
+            )
+        )
+    if ts is None:
+        return metrics
+
+    # -- tether against the one-program CEL anchor and the floor
+    cel_engine = engines["cel"]
+    cs = stats["cel"]
+    r_med, r_med_rounds = round_ratio(tether, cel_engine)
+    r_p99, r_p99_rounds = round_ratio(tether, cel_engine, "p99")
+    metrics += [
+        Metric(
+            "latency",
+            "decision, median",
+            fmt_us(ts["median_us"]),
+            f"{fmt_us(cs['median_us'])} (CEL, one program)",
+            f"{r_med:.2f}x",
+            f"≤ {TARGET_MEDIAN_US:.0f} µs",
+            ts["median_us"] <= TARGET_MEDIAN_US and tether.status == "ok",
+            {"ratio_per_round": r_med_rounds},
+        ),
+        Metric(
+            "latency",
+            "decision, p99",
+            fmt_us(ts["p99_us"]),
+            f"{fmt_us(cs['p99_us'])} (CEL, one program)",
+            f"{r_p99:.2f}x",
+            f"≤ {TARGET_P99_US:.0f} µs",
+            ts["p99_us"] <= TARGET_P99_US and tether.status == "ok",
+            {"ratio_per_round": r_p99_rounds},
+        ),
+    ]
+    ps = stats["python"]
+    f_med, f_rounds = round_ratio(tether, engines["python"])
+    metrics.append(
+        Metric(
+            "latency",
+            "decision, median, vs the plain Python floor",
+            fmt_us(ts["median_us"]),
+            f"{fmt_us(ps['median_us'])} (plain Python)",
+            f"{f_med:.1f}x",
+            "—",
+            None,
+            {"ratio_per_round": f_rounds},
+        )
+    )
+
+    # -- the toolkit
+    for name in ("agt_engine", "agt_govern"):
+        engine = engines[name]
+        label = SHORT_LABELS[name]
+        target = f"≥ {TARGET_AGT_FACTOR:.0f}x" if name == "agt_engine" else "—"
+        if engine.measured:
+            s = stats[name]
+            factor, rounds = round_ratio(engine, tether)
+            p99_factor, p99_rounds = round_ratio(engine, tether, "p99")
+            passed = factor >= TARGET_AGT_FACTOR if name == "agt_engine" else None
+            metrics += [
+                Metric(
+                    "agt",
+                    f"median, tether vs {label}",
+                    fmt_us(ts["median_us"]),
+                    fmt_us(s["median_us"]),
+                    f"{factor:.1f}x lower",
+                    target,
+                    passed,
+                    {"agt_over_tether_per_round": rounds},
+                ),
+                Metric(
+                    "agt",
+                    f"p99, tether vs {label}",
+                    fmt_us(ts["p99_us"]),
+                    fmt_us(s["p99_us"]),
+                    f"{p99_factor:.1f}x lower",
+                    "—",
+                    None,
+                    {"agt_over_tether_per_round": p99_rounds},
+                ),
+            ]
+        else:
+            ref_median, ref_p99 = REFERENCE_US[name]
+            factor = ref_median / ts["median_us"]
+            metrics.append(
+                Metric(
+                    "agt",
+                    f"median, tether vs {label} [REFERENCE FIGURE, not measured]",
+                    fmt_us(ts["median_us"]),
+                    f"{fmt_us(ref_median)} (p99 {ref_p99} µs), reference",
+                    f"{factor:.1f}x lower (vs reference)",
+                    target,
+                    None,
+                    {"reference_only": True, "why_not_measured": engine.reason},
+                )
+            )
+    return metrics
+
+
+# =======================================================================================
+# Output
+# =======================================================================================
+
+
+def render_engines(
+    engines: dict[str, Engine], stats: dict[str, dict[str, Any]], console: Console, title: str
+) -> None:
+    table = Table(title=title)
+    for col, justify in (
+        ("engine", "left"),
+        ("check", "center"),
+        ("median", "right"),
+        ("p99", "right"),
+        ("round medians", "right"),
+        ("round p99", "right"),
+        ("÷ tether (median)", "right"),
+        ("benchmarks.md", "right"),
+    ):
+        table.add_column(col, justify=justify)  # type: ignore[arg-type]
+    ts = stats.get("tether")
+    for name, engine in engines.items():
+        ref = REFERENCE_US.get(name)
+        ref_text = f"{ref[0]:g} / {ref[1]}" if ref else "≤ 25 / ≤ 60 (target)"
+        if not engine.measured:
+            table.add_row(
+                escape(ENGINE_LABELS[name]),
+                "—",
+                "not measured",
+                escape(engine.reason[:60]),
+                "",
+                "",
+                "",
+                ref_text,
+            )
+            continue
+        s = stats[name]
+        check = "[green]ok[/]" if engine.check.get("passed") else "[red]FAILED[/]"
+        rel = f"{s['median_us'] / ts['median_us']:.2f}x" if ts else "—"
+        table.add_row(
+            escape(ENGINE_LABELS[name]),
+            check,
+            fmt_us(s["median_us"]),
+            fmt_us(s["p99_us"]),
+            fmt_range(min(s["round_medians_us"]), max(s["round_medians_us"])),
+            fmt_range(min(s["round_p99_us"]), max(s["round_p99_us"])),
+            rel,
+            ref_text,
+        )
+    console.print(table)
+
+
+def render_metrics(metrics: list[Metric], console: Console, title: str) -> None:
+    table = Table(title=title)
+    for col, justify in (
+        ("metric", "left"),
+        ("tether", "right"),
+        ("anchor", "right"),
+        ("ratio", "right"),
+        ("target", "right"),
+        ("pass", "center"),
+    ):
+        table.add_column(col, justify=justify)  # type: ignore[arg-type]
+    last = None
+    for m in metrics:
+        if last is not None and m.group != last:
+            table.add_section()
+        last = m.group
+        verdict = {True: "[green]yes[/]", False: "[red]NO[/]", None: "—"}[m.passed]
+        table.add_row(
+            escape(f"[{m.group}] {m.name}"),
+            escape(m.tether),
+            escape(m.anchor),
+            m.ratio,
+            m.target,
+            verdict,
+        )
+    console.print(table)
+
+
+# =======================================================================================
+# Driver
+# =======================================================================================
+
+
+def git_info() -> dict[str, Any]:
+    """The commit measured, and whether src/ had uncommitted changes."""
+
+    def git(*args: str) -> str:
+        with contextlib.suppress(OSError, subprocess.SubprocessError):
+            return subprocess.run(
+                ["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=10
+            ).stdout.rstrip()  # not strip(): porcelain lines start with a space
+        return ""
+
+    import tether
+
+    dirty = [line[3:] for line in git("status", "--porcelain", "--", "src").splitlines()]
+    module = str(Path(tether.__file__).resolve().parent)
+    return {
+        "commit": git("rev-parse", "HEAD"),
+        "short": git("rev-parse", "--short", "HEAD"),
+        "src_uncommitted": dirty,
+        "tether_module": module,
+        "tether_from_this_checkout": module.startswith(str(ROOT / "src")),
+    }
+
+
+def machine_info() -> dict[str, Any]:
+    cpu = "unknown"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    mem = "unknown"
+    with contextlib.suppress(OSError, ValueError):
+        kb = int(Path("/proc/meminfo").read_text().split()[1])
+        mem = f"{kb / 1024 / 1024:.0f} GiB"
+    import tether
+
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory": mem,
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "tether": tether.__version__,
+        "common-expression-language": metadata.version("common-expression-language"),
+    }
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        description="tether policy decision benchmark (W1): tether vs one-program CEL, "
+        "plain Python and Microsoft's Agent Governance Toolkit.",
+    )
+    p.add_argument(
+        "--quick", action="store_true", help="smoke run: 3 rounds, 3,000 decisions per engine"
+    )
+    p.add_argument("--rounds", type=int, default=None, help="alternating rounds (default 5)")
+    p.add_argument(
+        "--decisions",
+        type=int,
+        default=None,
+        help="timed decisions per engine, over all rounds (default 20,000)",
+    )
+    p.add_argument(
+        "--warmup", type=int, default=None, help="untimed calls before each round (default 500)"
+    )
+    p.add_argument("--seed", type=int, default=SEED, help="seed of the W1 requests")
+    p.add_argument("--no-agt", action="store_true", help="skip the Agent Governance Toolkit")
+    p.add_argument(
+        "--agt-python",
+        default=None,
+        help=f"python of a venv with {AGT_REQUIREMENT} (default ${AGT_ENV}, else "
+        f"{AGT_VENV}/bin/python, created and installed on first use)",
+    )
+    p.add_argument("--no-save", action="store_true", help="don't write bench/results/")
+    p.add_argument("--note", default="", help="free text stored in the JSON (e.g. what src)")
+    args = p.parse_args(argv)
+    defaults = {
+        "rounds": 3 if args.quick else 5,
+        "decisions": 3000 if args.quick else 20_000,
+        "warmup": 200 if args.quick else 500,
+    }
+    for key, value in defaults.items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+    if args.rounds < 1 or args.decisions < args.rounds:
+        p.error("need --rounds >= 1 and --decisions >= --rounds")
+    return args
+
+
+def in_process_engines(
+    w1: ModuleType,
+) -> tuple[dict[str, Callable[[Any], Any]], dict[str, Callable[[Any], Any]]]:
+    """(timed callables, result -> (effect, rule ids)) for tether, the floor and CEL."""
+    policy = Policy.from_file(w1.POLICY)
+    return (
+        {"tether": policy.evaluate, "python": w1.reference, "cel": cel_anchor()},
+        {
+            "tether": lambda v: (v.effect, list(v.rules)),
+            "python": lambda r: r,
+            "cel": lambda r: r,
+        },
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    console = Console(width=None if sys.stdout.isatty() else 160)
+    log = Console(
+        stderr=True, highlight=False, markup=False, width=None if sys.stderr.isatty() else 160
+    )
+    started = dt.datetime.now(dt.UTC)
+    load_at_start = os.getloadavg()
+    w1 = load_w1()
+    requests = w1.requests(REQUESTS, args.seed)
+    reference = [w1.reference(r) for r in requests]
+    effects = [e for e, _ in reference]
+    mix = {e: effects.count(e) / len(effects) for e in EFFECTS}
+    log.print(
+        f"{len(requests):,} W1 requests (seed {args.seed}): "
+        + ", ".join(f"{e} {share:.0%}" for e, share in mix.items())
+    )
+
+    # -- engines, each checked against the reference before any timing
+    timed, outcome_of = in_process_engines(w1)
+    engines: dict[str, Engine] = {}
+    for name in ("python", "cel", "tether"):
+        engine = Engine(name, "in-process")
+        got = [outcome_of[name](timed[name](r)) for r in requests]
+        engine.check = check_engine(got, reference, rules="all")
+        if not engine.check["passed"]:
+            engine.status = "failed"
+            engine.reason = f"{engine.check['effect_mismatches']} effect mismatches"
+        engines[name] = engine
+
+    agt_info: dict[str, Any] = {"requirement": AGT_REQUIREMENT, "status": "skipped (--no-agt)"}
+    child: AgtChild | None = None
+    for name in ("agt_engine", "agt_govern"):
+        engines[name] = Engine(
+            name, "subprocess (AGT venv)", status="unavailable", reason="skipped (--no-agt)"
+        )
+    if not args.no_agt:
+        python, why = find_agt_python(args, log)
+        if python is not None:
+            try:
+                child = AgtChild(python, W1_PATH, args.seed, len(requests))
+                if not child.hello.get("ok"):
+                    why = f"the toolkit failed on the W1 policy: {child.hello.get('error')}"
+            except (OSError, RuntimeError, ValueError) as exc:
+                why = f"could not start the toolkit's process: {exc}"
+            if why and child is not None:
+                child.close()
+                child = None
+        if child is None:
+            agt_info = {"requirement": AGT_REQUIREMENT, "status": "unavailable", "reason": why}
+            log.print(f"AGT not measured: {why}")
+            for name in ("agt_engine", "agt_govern"):
+                engines[name].reason = why
+        else:
+            hello = child.hello
+            agt_info = {
+                "requirement": AGT_REQUIREMENT,
+                "status": "measured",
+                "python": str(python),
+                "versions": hello["versions"],
+                "policy_rules": hello["policy_rules"],
+            }
+            for name, kind in (("agt_engine", "one"), ("agt_govern", "one")):
+                engine = engines[name]
+                engine.status = "ok"
+                got = [(e, r) for e, r in hello["outcomes"][name]]
+                engine.check = check_engine(got, reference, rules=kind)
+                if not engine.check["passed"]:
+                    engine.status = "failed"
+                    engine.reason = f"{engine.check['effect_mismatches']} effect mismatches"
+    for name, engine in engines.items():
+        if engine.check:
+            c = engine.check
+            log.print(
+                f"check {name}: {c['effect_mismatches']} effect mismatches, "
+                f"{c['rule_mismatches']} rule-id mismatches of {c['rule_checked']}"
+            )
+            for bad in c["first_mismatches"][:3]:
+                log.print(f"  MISMATCH {name}: {bad}")
+
+    # -- timing: alternating rounds, floor and anchors first on even rounds
+    order = [n for n in ("python", "cel", "agt_engine", "agt_govern", "tether") if n in engines]
+    order = [n for n in order if engines[n].status != "unavailable"]
+    per_round = args.decisions // args.rounds
+    overhead = [clock_overhead_ns()]
+    try:
+        for rnd in range(args.rounds):
+            for name in order if rnd % 2 == 0 else order[::-1]:
+                if name.startswith("agt_"):
+                    assert child is not None
+                    samples = child.time(name, per_round, args.warmup)
+                else:
+                    samples = time_calls(timed[name], requests, per_round, args.warmup)
+                engines[name].rounds.append(samples)
+            line = ", ".join(
+                f"{n} {statistics.median(engines[n].rounds[-1]) / 1000:.1f}" for n in order
+            )
+            log.print(f"round {rnd + 1}/{args.rounds} medians (µs): {line}")
+        overhead.append(clock_overhead_ns())
+    finally:
+        if child is not None:
+            child.close()
+
+    stats = {name: engine_stats(e, effects) for name, e in engines.items() if e.measured}
+    metrics = build_metrics(engines, stats)
+
+    meta: dict[str, Any] = {
+        "benchmark": "W1 policy decision",
+        "date": started.isoformat(timespec="seconds"),
+        "machine": machine_info(),
+        "git": git_info(),
+        "note": args.note,
+        "args": vars(args),
+        "scenario": {
+            "policy": str(Path(w1.POLICY).relative_to(ROOT)),
+            "requests": len(requests),
+            "seed": args.seed,
+            "outcome_mix": mix,
+            "decisions_per_round": per_round,
+        },
+        "timer": {
+            "method": "time.perf_counter_ns around each call; gc off while timing",
+            "empty_call_median_ns": overhead,
+            "subtracted": False,
+        },
+        "agt": agt_info,
+        "reference_figures_us": {k: {"median": v[0], "p99": v[1]} for k, v in REFERENCE_US.items()},
+    }
+    meta["machine"]["load_avg_at_start"] = load_at_start
+    meta["machine"]["load_avg_at_end"] = os.getloadavg()
+    meta["seconds"] = (dt.datetime.now(dt.UTC) - started).total_seconds()
+    result = {
+        **meta,
+        "engines": {
+            name: {
+                "label": ENGINE_LABELS[name],
+                "where": e.where,
+                "status": e.status,
+                "reason": e.reason,
+                "check": e.check,
+                "stats": stats.get(name),
+            }
+            for name, e in engines.items()
+        },
+        "metrics": [vars(m) for m in metrics],
+    }
+
+    cores = meta["machine"]["cores"]
+    note = f"{cores} cores, {meta['machine']['cpu']}"
+    render_engines(
+        engines,
+        stats,
+        console,
+        f"W1 policy decision: {per_round * args.rounds:,} decisions per engine in "
+        f"{args.rounds} rounds — {meta['date']} — {note}",
+    )
+    render_metrics(metrics, console, "tether against its anchors and targets")
+    if agt_info["status"] != "measured":
+        console.print(f"AGT: {agt_info['status']}: {agt_info.get('reason', '')}")
+    if not args.no_save:
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        text = json.dumps(result, indent=2, default=str) + "\n"
+        suffix = "-quick" if args.quick else ""
+        dated = RESULTS / f"decide-{started.strftime('%Y-%m-%dT%H%M')}{suffix}.json"
+        dated.write_text(text, encoding="utf-8")
+        (RESULTS / f"decide-latest{suffix}.json").write_text(text, encoding="utf-8")
+        console.print(f"saved {dated.relative_to(ROOT)}")
+    failed = [n for n, e in engines.items() if e.status == "failed"]
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
