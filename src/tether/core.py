@@ -12,10 +12,11 @@ Example:
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from functools import cached_property
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from tether.clock import Clock, SystemClock
 from tether.errors import ConfigurationError, KeyFileError, StoreError
@@ -32,6 +33,8 @@ if TYPE_CHECKING:
     from tether.registry import Actors, Systems
 
 __all__ = ["Tether"]
+
+R = TypeVar("R")
 
 
 class Tether:
@@ -94,7 +97,9 @@ class Tether:
         """
         return self.pipeline.decide(system, action, **kwargs)
 
-    def governed(self, system: str, action: str | None = None, **kwargs: Any) -> Any:
+    def governed(
+        self, system: str, action: str | None = None, **kwargs: Any
+    ) -> Callable[[Callable[..., R]], Callable[..., R]]:
         """Decorate a function so that every call goes through the pipeline.
 
         See :meth:`tether.pipeline.Pipeline.governed`.

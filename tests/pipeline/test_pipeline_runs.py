@@ -10,12 +10,23 @@ from tether import ActionDenied, ApprovalRequired, RunStopped, Tether
 
 
 def test_after_reading_customer_data_mail_outside_needs_approval(gov: Tether) -> None:
+    sent: list[str] = []
+
+    def send(to: str, body: str) -> str:
+        sent.append(to)
+        return "sent"
+
     with gov.run("ticket", system="support-bot", actor="agent:support") as run:
         run.step("read_customer", lambda customer: {"name": "Bo"}, customer="c1")
-        run.step("send_email", lambda to, body: "sent", to="team@example.com", body="hi")
-        with pytest.raises(ApprovalRequired):
-            run.step("send_email", lambda to, body: "sent", to="bo@gmail.com", body="hi")
-    assert run.state == "stopped"
+        run.step("send_email", send, to="team@example.com", body="hi")
+        with pytest.raises(ApprovalRequired) as info:
+            run.step("send_email", send, to="bo@gmail.com", body="hi")
+        gov.approvals.approve(info.value.approval_id, approver="user:pia", comment="asked for")
+        run.step(
+            "send_email", send, to="bo@gmail.com", body="hi", approval_id=info.value.approval_id
+        )
+    assert run.state == "completed"
+    assert sent == ["team@example.com", "bo@gmail.com"]
     with gov.run("ticket", system="support-bot", actor="agent:support") as fresh:
         assert (
             fresh.step("send_email", lambda to, body: "sent", to="bo@gmail.com", body="hi")

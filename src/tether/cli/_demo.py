@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.panel import Panel
 from rich.table import Table
 
+from tether.cli._demo_governance import governed_decisions
 from tether.core import Tether
 from tether.ledger import verify_ledger, verify_receipt
 from tether.ledger._note import load_verifier
@@ -53,33 +54,38 @@ def demo(
         int, typer.Option(min=100, help="Decision records to append (at least 100).")
     ] = 3000,
 ) -> None:
-    """Record realistic decisions, sign checkpoints, prove one offline, catch a tamper."""
+    """Govern a loan model and an agent, then prove the record: receipts, tamper check."""
     console = Console()
     if fresh and home.exists():
         shutil.rmtree(home)
     settings = Settings(home=home, database_url="", checkpoint_every=500, durability="async")
-    console.rule("[bold]tether demo: the tamper-evident decision ledger")
     rng = random.Random(7)
     with Tether.init(settings) as t:
+        console.rule("[bold]tether demo 1/2: every action through one pipeline")
         console.print(f"home [cyan]{home}[/], log [cyan]{t.ledger.origin}[/]")
+        governed_decisions(t, console, applications=40)
+        console.rule("[bold]tether demo 2/2: the tamper-evident decision ledger")
         start = time.perf_counter()
-        futures = []
-        for n in range(entries):
-            actor, subject, payload = _decision(rng, n)
-            futures.append(t.ledger.record("decision", actor, payload, subject=subject))
-        last = futures[-1].result()
+        for _ in range(entries):
+            income, debt = rng.uniform(20_000, 150_000), rng.uniform(0, 60_000)
+            amount = rng.choice([8_000.0, 15_000.0, 30_000.0])
+            t.decide("loan-model", "predict", actor="svc:loan-api",
+                         inputs={"income": income, "debt": debt, "amount": amount},
+                         context={"channel": rng.choice(["web", "branch", "phone"])})  # fmt: skip
+        t.ledger.flush()
         elapsed = time.perf_counter() - start
         console.print(
-            f"appended [bold]{entries}[/] decisions in {elapsed:.2f} s "
-            f"({entries / elapsed:,.0f}/s, group commit); last index {last.index}"
+            f"[bold]{entries}[/] more loan-model decisions through the pipeline in "
+            f"{elapsed:.2f} s ({entries / elapsed:,.0f}/s: policy, breakers, durable-async "
+            f"record with group commit); the ledger holds {t.ledger.size} entries"
         )
         auditor_copy = t.ledger.checkpoint()  # what an auditor kept yesterday
         start = time.perf_counter()
-        for n in range(entries, entries + 20):
+        for n in range(20):
             actor, subject, payload = _decision(rng, n)
             t.ledger.append("decision", actor, payload, subject=subject)
         per_append = (time.perf_counter() - start) / 20
-        console.print(f"20 durable appends, one caller: {per_append * 1e6:,.0f} µs each")
+        console.print(f"20 durable ledger appends, one caller: {per_append * 1e6:,.0f} µs each")
         t.ledger.erase(5, "GDPR erasure request #4711", "human:dpo")
         console.print(
             f"erased the payload of entry 5 (the erasure is itself entry {t.ledger.size - 1})"

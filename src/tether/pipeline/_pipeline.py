@@ -20,10 +20,10 @@ import secrets
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from tether.errors import (
     ActionDenied,
@@ -47,6 +47,8 @@ if TYPE_CHECKING:
     from tether.registry import Actor, System
 
 __all__ = ["Decision", "Outcome", "Pipeline"]
+
+R = TypeVar("R")
 
 Outcome = Literal[
     "allowed",  # decide(): the caller may run the action
@@ -89,6 +91,8 @@ class Decision:
     latency_us: Mapping[str, int] = field(default_factory=dict, compare=False)
     run_id: str | None = None
     shadow: Mapping[str, Any] | None = None
+    record: Future[Any] | None = field(default=None, repr=False, compare=False)
+    """With ``TETHER_DURABILITY=async``: the pending ledger entry (index -1 until then)."""
 
     @property
     def allowed(self) -> bool:
@@ -261,7 +265,7 @@ class Pipeline:
         output_guardrails: Sequence[Guardrail] = (),
         timeout: float | None = None,
         context: Mapping[str, Any] | Callable[..., Mapping[str, Any]] | None = None,
-    ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    ) -> Callable[[Callable[..., R]], Callable[..., R]]:
         """Decorate a sync or async function so every call goes through the pipeline.
 
         The call's keyword arguments (and named positional ones) are the action's
@@ -272,7 +276,7 @@ class Pipeline:
         reaches the caller.
         """
 
-        def wrap(fn: Callable[..., Any]) -> Callable[..., Any]:
+        def wrap(fn: Callable[..., R]) -> Callable[..., R]:
             name = action or fn.__name__
             signature = inspect.signature(fn)
 
@@ -303,12 +307,13 @@ class Pipeline:
                     decision = await self.execute_async(fn, args, kwargs, **options)
                     return decision.output
 
-                return async_call
+                return async_call  # type: ignore[return-value]
 
             @functools.wraps(fn)
-            def call(*args: Any, **kwargs: Any) -> Any:
+            def call(*args: Any, **kwargs: Any) -> R:
                 options = prepare(args, kwargs)
-                return self.execute(fn, args, kwargs, **options).output
+                output: R = self.execute(fn, args, kwargs, **options).output
+                return output
 
             return call
 
@@ -554,10 +559,12 @@ class Pipeline:
 
     def _record(self, a: _Attempt, d: Decision) -> Decision:
         t = time.perf_counter_ns()
-        entry = self._t.ledger.record(
+        future = self._t.ledger.record(
             "decision", d.actor, self._payload(a, d), subject=f"system/{d.system}/action/{d.action}"
-        ).result()
-        return self._recorded(a, d, entry.index, t)
+        )
+        if not future.done():  # TETHER_DURABILITY=async: the writer commits it shortly
+            return replace(self._recorded(a, d, -1, t), record=future)
+        return self._recorded(a, d, future.result().index, t)
 
     async def _record_async(self, a: _Attempt, d: Decision) -> Decision:
         t = time.perf_counter_ns()

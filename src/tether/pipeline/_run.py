@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from tether.errors import ActionDenied, InvalidInput, RunStopped
+from tether.errors import ActionDenied, ApprovalRequired, InvalidInput, RunStopped
 
 if TYPE_CHECKING:
     from tether.core import Tether
@@ -126,12 +126,15 @@ class Run:
         cost: float = 0.0,
         compensate: Callable[[Any], Any] | None = None,
         timeout: float | None = None,
+        approval_id: str | None = None,
         **kwargs: Any,
     ) -> Any:
         """Run one governed step; return its output (or the decision without ``fn``).
 
         A denied, failed or blocked step stops the run (and raises); later steps
-        raise :class:`RunStopped`.
+        raise :class:`RunStopped`. A step that needs an approval raises
+        :class:`ApprovalRequired` and leaves the run open: once approved, retry the
+        step with ``approval_id``.
 
         Raises:
             ActionDenied: the step was not allowed (the subclass says why).
@@ -144,10 +147,12 @@ class Run:
         args_in = dict(inputs) if inputs is not None else dict(kwargs)
         options: dict[str, Any] = {
             "system": system or self.system, "action": action, "actor": self.actor,
-            "inputs": args_in, "context": context, "run": self,
+            "inputs": args_in, "context": context, "run": self, "approval_id": approval_id,
         }  # fmt: skip
         if fn is None:
             decision = pipeline.decide(**options, raise_on_denial=False)
+            if decision.outcome == "pending_approval":
+                raise _raise_for(decision)
             if not decision.allowed:
                 self._stop("stopped", f"step {action} was {decision.outcome}")
                 self._compensate()
@@ -156,6 +161,8 @@ class Run:
             return decision
         try:
             decision = pipeline.execute(fn, args, kwargs, timeout=timeout, **options)
+        except ApprovalRequired:
+            raise  # the run waits; retry the step with the approval id
         except ActionDenied as exc:
             if self.state == "running":
                 self._stop("stopped", str(exc))

@@ -10,13 +10,22 @@ counts as a block.
 from __future__ import annotations
 
 import abc
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, TypeAlias
 
 from tether.errors import InvalidInput
 
-__all__ = ["Finding", "GuardOutcome", "GuardResult", "Guardrail", "Outcome", "run_guardrails"]
+__all__ = [
+    "Finding",
+    "GuardOutcome",
+    "GuardResult",
+    "Guardrail",
+    "Outcome",
+    "passed",
+    "run_guardrails",
+]
 
 Outcome: TypeAlias = Literal["pass", "redact", "block"]
 _OUTCOMES = frozenset(("pass", "redact", "block"))
@@ -169,6 +178,17 @@ def run_guardrails(guardrails: Sequence[Guardrail], value: Any) -> GuardOutcome:
         blocked=any(r.outcome == "block" for r in results),
         reasons=tuple(f"{r.guardrail}: {r.reason}" for r in results if r.outcome != "pass"),
     )
+
+
+@functools.lru_cache(maxsize=1024)
+def passed(guardrail: str) -> GuardResult:
+    """Return the (shared, immutable) pass result of ``guardrail``.
+
+    Example:
+        >>> passed("email") is passed("email")
+        True
+    """
+    return GuardResult(guardrail, "pass")
 
 
 def _name_of(guardrail: object) -> str:

@@ -91,9 +91,10 @@ class Phone(PiiDetector):
         return match.start(), match.end(), "phone number"
 
     def _may_occur(self, digest: _Digest) -> bool:
-        # A hit has 8+ digits among digits and separators. A lone ISO date has 8 too;
-        # it is no phone (see _NOT_PHONE) and it is in nearly every payload.
-        return any(r.in_string and not r.lone_date for r in digest.runs())
+        # A hit has 8+ digits among digits and separators, after a place it may start.
+        return any(
+            in_string and digest.phone_digits(s, e) >= 8 for s, e, in_string in digest.runs()
+        )
 
 
 _CARD_SEP = re.compile("[ -]")
@@ -158,10 +159,11 @@ class PaymentCard(PiiDetector):
     def _may_occur(self, digest: _Digest) -> bool:
         # 13+ digits in a string, or a JSON integer of 13 to 19 digits (the walk
         # scans those too; a float it does not).
-        return any(
-            r.digits >= 13 and (r.in_string or (r.digits <= 19 and b"." not in r.text))
-            for r in digest.runs()
-        )
+        for s, e, in_string in digest.runs():
+            n = digest.digits(s, e)
+            if n >= 13 and (in_string or (n <= 19 and digest.shape.find(b".", s, e) < 0)):
+                return True
+        return False
 
 
 IBAN_LENGTHS: dict[str, int] = {
@@ -246,7 +248,10 @@ class UsSsn(PiiDetector):
         return match.start(), match.end(), "US social security number"
 
     def _may_occur(self, digest: _Digest) -> bool:
+        shape = digest.shape
         return any(
-            r.in_string and (b"000-00-0000" in r.text or b"000 00 0000" in r.text)
-            for r in digest.runs()
+            in_string
+            and e - s >= 11
+            and (shape.find(b"000-00-0000", s, e) >= 0 or shape.find(b"000 00 0000", s, e) >= 0)
+            for s, e, in_string in digest.runs()
         )

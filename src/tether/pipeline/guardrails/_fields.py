@@ -17,7 +17,7 @@ from numbers import Real
 from typing import Any, ClassVar, Literal
 
 from tether.errors import InvalidInput
-from tether.pipeline.guardrails._core import Finding, Guardrail, GuardResult
+from tether.pipeline.guardrails._core import Finding, Guardrail, GuardResult, passed
 from tether.pipeline.guardrails._paths import MISSING, lookup, parse_path
 
 __all__ = ["AllowedValues", "Range", "Regex"]
@@ -51,7 +51,7 @@ class _FieldGuardrail(Guardrail):
         else:
             problem = self.problem(field)
         if problem is None:
-            return value, GuardResult(self.name, "pass")
+            return value, passed(self.name)
         finding = Finding(self.path, self.kind, problem)
         return value, GuardResult(self.name, "block", problem, (finding,))
 

@@ -28,7 +28,7 @@ from typing import Any, ClassVar, Literal, TypeAlias
 import orjson
 
 from tether.errors import InvalidInput
-from tether.pipeline.guardrails._core import Finding, Guardrail, GuardResult
+from tether.pipeline.guardrails._core import Finding, Guardrail, GuardResult, passed
 from tether.pipeline.guardrails._paths import join_index, join_key
 
 __all__ = ["Action", "Pii", "PiiDetector", "Span"]
@@ -136,14 +136,14 @@ class Pii(Guardrail):
 def _scan(value: Any, detectors: tuple[PiiDetector, ...], name: str) -> tuple[Any, GuardResult]:
     digest = _Digest.of(value)
     if digest is not None:
-        detectors = tuple(d for d in detectors if d._may_occur(digest))
+        detectors = tuple([d for d in detectors if d._may_occur(digest)])
         if not detectors:
-            return value, GuardResult(name, "pass")
+            return value, passed(name)
     walk = _Walk(detectors)
     redacted = walk.value(value, "")
     findings = tuple(walk.findings)
     if not findings:
-        return value, GuardResult(name, "pass")
+        return value, passed(name)
     if walk.merged:
         reason = f"redacting keys would merge entries at {walk.merged[0] or 'the root'}"
         return redacted, GuardResult(name, "block", reason, findings)
@@ -155,8 +155,10 @@ def _scan(value: Any, detectors: tuple[PiiDetector, ...], name: str) -> tuple[An
 _SHAPE = bytes.maketrans(
     b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ", b"0" * 10 + b"a" * 52
 )
-# A run of digits and the separators of phones, cards and SSNs, from its first digit.
-_RUN = re.compile(rb"0[0 .()+-]{7,}")
+# Digits and the separators of phones, cards and SSNs all become "0", so that
+# bytes.find(b"00000000") finds the runs that may hold one (8+ digits each).
+_RUNS = bytes(ord("0") if chr(b) in "0123456789 .()+-" else ord(".") for b in range(256))
+_EIGHT = b"0" * 8
 _ISO_DATE = b"0000-00-00"
 
 
@@ -164,14 +166,14 @@ class _Digest:
     """A value serialised once, for the detectors' C-speed necessary conditions.
 
     ``blob`` is orjson's output; ``shape`` the same bytes with every ASCII digit
-    mapped to ``0`` and every ASCII letter to ``a``; :meth:`runs` the digit runs.
+    mapped to ``0`` and every ASCII letter to ``a``.
 
     Example:
         >>> d = _Digest.of({"note": "call 020 7946 0958", "n": 3})
         >>> d.shape
         b'{"aaaa":"aaaa 000 0000 0000","a":0}'
-        >>> [(run.digits, run.in_string) for run in d.runs()]
-        [(11, True)]
+        >>> [(d.shape[s:e], in_string) for s, e, in_string in d.runs()]
+        [(b' 000 0000 0000', True)]
     """
 
     __slots__ = ("_runs", "blob", "shape")
@@ -179,7 +181,7 @@ class _Digest:
     def __init__(self, blob: bytes) -> None:
         self.blob = blob
         self.shape = blob.translate(_SHAPE)
-        self._runs: list[_Run] | None = None
+        self._runs: list[tuple[int, int, bool]] | None = None
 
     @classmethod
     def of(cls, value: Any) -> _Digest | None:
@@ -189,41 +191,50 @@ class _Digest:
         except (TypeError, ValueError):  # a set, a non-str key, a huge int: walk it
             return None
 
-    def runs(self) -> list[_Run]:
-        """Return the runs of 8 or more digits and separators (``0[0 .()+-]{7,}``)."""
+    def runs(self) -> list[tuple[int, int, bool]]:
+        """Return ``(start, end, in_string)`` of each maximal run of 8 or more digits
+        and separators (space ``.()+-``), in a string or in a JSON number, but for
+        runs that are an ISO date but for spaces, dots and dashes around it."""
         if self._runs is None:
             # With an escape (\") in the text, counting quotes cannot tell strings from
             # numbers: then every run counts as in a string, which is only slower.
-            escaped = b"\\" in self.blob
+            blob = self.blob
+            marks = blob.translate(_RUNS)
             runs = []
-            quotes = last = 0
-            for m in _RUN.finditer(self.shape):
-                start, text = m.start(), m.group()
-                quotes += self.blob.count(b'"', last, start)
-                last = start
-                in_string = escaped or quotes % 2 == 1
-                before = self.shape[start - 1 : start]
-                runs.append(_Run(text, start, text.count(b"0"), in_string, before))
+            start = marks.find(_EIGHT)
+            if start >= 0:
+                escaped = b"\\" in blob
+                quotes = last = 0
+                while start >= 0:
+                    end = marks.find(b".", start)
+                    end = len(marks) if end < 0 else end
+                    # A lone ISO date (in nearly every payload) can hold no hit: too few
+                    # digits for a card, the wrong shape for an SSN, and a national phone
+                    # of 8 digits shaped as a date is taken for a date (_NOT_PHONE).
+                    if end - start > 14 or self.shape[start:end].strip(b" .-") != _ISO_DATE:
+                        quotes += blob.count(b'"', last, start)
+                        last = start
+                        runs.append((start, end, escaped or quotes % 2 == 1))
+                    start = marks.find(_EIGHT, end)
             self._runs = runs
         return self._runs
 
+    def digits(self, start: int, end: int) -> int:
+        """Count the digits in ``blob[start:end]``."""
+        return self.shape.count(b"0", start, end)
 
-class _Run:
-    """One run of :meth:`_Digest.runs`: its shape, offset, digit count and context."""
+    def phone_digits(self, start: int, end: int) -> int:
+        """Count the run's digits from the first place a phone may start.
 
-    __slots__ = ("before", "digits", "in_string", "start", "text")
-
-    def __init__(self, text: bytes, start: int, digits: int, in_string: bool, before: bytes):
-        self.text = text
-        self.start = start
-        self.digits = digits
-        self.in_string = in_string
-        self.before = before
-
-    @property
-    def lone_date(self) -> bool:
-        """Whether the run is just ``dddd-dd-dd`` (and no ``+`` or ``(`` leads it)."""
-        return self.text == _ISO_DATE and self.before not in (b"+", b"(")
+        A phone starts at a digit, ``+`` or ``(`` that follows no letter, digit, ``_``,
+        ``+``, ``.``, ``/`` or ``-``: at the run's start, or after its first space or
+        parenthesis (``INV-2026-00042`` has no such place).
+        """
+        shape = self.shape
+        if shape[start] in b"0+(" and (start == 0 or shape[start - 1] not in b"a_/"):
+            return shape.count(b"0", start, end)
+        cuts = [i for i in (shape.find(c, start, end) for c in (b" ", b"(", b")")) if i >= 0]
+        return shape.count(b"0", min(cuts), end) if cuts else 0
 
 
 def _listing(findings: list[Finding]) -> str:

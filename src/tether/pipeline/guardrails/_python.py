@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from tether.errors import InvalidInput
-from tether.pipeline.guardrails._core import Guardrail, GuardResult
+from tether.pipeline.guardrails._core import Guardrail, GuardResult, passed
 
 __all__ = ["PythonValidator"]
 
@@ -62,7 +62,7 @@ class PythonValidator(Guardrail):
         except Exception as exc:  # fail closed: a crashing check must not pass the value
             return value, self._block(f"validator raised {type(exc).__name__}")
         if verdict is None or verdict is True:
-            return value, GuardResult(self.name, "pass")
+            return value, passed(self.name)
         if verdict is False or isinstance(verdict, str):
             return value, self._block(verdict or f"rejected by {self.name}")
         if isinstance(verdict, GuardResult):

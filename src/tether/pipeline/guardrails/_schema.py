@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from tether.errors import InvalidInput
-from tether.pipeline.guardrails._core import Finding, Guardrail, GuardResult
+from tether.pipeline.guardrails._core import Finding, Guardrail, GuardResult, passed
 from tether.pipeline.guardrails._paths import format_path
 
 __all__ = ["JsonSchema"]
@@ -67,7 +67,7 @@ class JsonSchema(Guardrail):
             key=lambda e: (format_path(list(e.absolute_path)), str(e.validator)),
         )
         if not errors:
-            return value, GuardResult(self.name, "pass")
+            return value, passed(self.name)
         findings = tuple(
             Finding(format_path(list(e.absolute_path)), "schema", _detail(e)) for e in errors
         )

@@ -1,0 +1,183 @@
+"""The governed-decisions part of ``tether demo``: a loan model and a support agent."""
+
+from __future__ import annotations
+
+import math
+import random
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from tether.core import Tether
+from tether.errors import ActionDenied, ApprovalRequired, CircuitOpen, RunStopped
+from tether.pipeline.guardrails import Email, PaymentCard
+from tether.policy import Policy, Published, replay
+
+__all__ = ["POLICY", "governed_decisions"]
+
+POLICY = Path(__file__).with_name("demo") / "policy.yaml"
+
+
+def _setup(t: Tether) -> Published:
+    register = t.actors.register
+    register("svc:loan-api", kind="service", roles=["loan-api"], attributes={"team": "credit"},
+             actor="user:admin")  # fmt: skip
+    register("agent:care-bot", kind="agent", roles=["support"], attributes={"team": "care"},
+             actor="user:admin")  # fmt: skip
+    register("agent:intern-bot", kind="agent", roles=["intern"], attributes={"team": "care"},
+             actor="user:admin")  # fmt: skip
+    register("user:olga", kind="human", roles=["credit_officer"], attributes={"team": "credit"},
+             actor="user:admin")  # fmt: skip
+    register("user:pia", kind="human", roles=["privacy_officer"], attributes={"team": "legal"},
+             actor="user:admin")  # fmt: skip
+    register("user:ops", kind="human", roles=["operator"], attributes={"team": "ops"},
+             actor="user:admin")  # fmt: skip
+    return t.policies.publish(Policy.from_file(POLICY), actor="user:admin")
+
+
+def _loan_model(t: Tether) -> tuple[Callable[..., float], Callable[..., str]]:
+    @t.governed("loan-model", "predict", actor="svc:loan-api", context={"channel": "web"})
+    def predict(income: float, debt: float, amount: float) -> float:
+        z = 2.5 * (income - debt) / max(amount, 1.0) - 0.8
+        return round(1 / (1 + math.exp(-z)), 3)
+
+    @t.governed("loan-model", "approve_loan", actor="svc:loan-api", context={"channel": "web"})
+    def approve_loan(amount: float, score: float) -> str:
+        return f"loan of {amount:,.0f} approved"
+
+    return predict, approve_loan
+
+
+def _read_customer(customer: str) -> dict[str, str]:
+    return {"customer": customer, "email": "ana@mail.example", "tier": "gold"}
+
+
+def _send_email(to: str, subject: str) -> str:
+    return f"sent to {to}"
+
+
+def governed_decisions(t: Tether, console: Console, applications: int) -> dict[str, Any]:
+    """Run the scenario; return what the summary needs."""
+    pub = _setup(t)
+    console.print(
+        f"published policy [cyan]{pub.name}[/] (version {pub.version}, "
+        f"{len(pub.policy.rules)} rules); {len(t.actors.list())} actors, "
+        f"{len(t.systems.list())} systems"
+    )
+    outcomes: Counter[str] = Counter()
+    predict, approve_loan = _loan_model(t)
+    rng = random.Random(11)
+    pending: list[tuple[str, float, float]] = []
+    for _ in range(applications):
+        income = rng.uniform(20_000, 150_000)
+        debt = rng.uniform(0, 60_000)
+        amount = rng.choice([8_000.0, 15_000.0, 30_000.0, 75_000.0])
+        score = predict(income=income, debt=debt, amount=amount)
+        try:
+            approve_loan(amount=amount, score=score)
+            outcomes["loan approved"] += 1
+        except ApprovalRequired as exc:
+            outcomes["loan waits for a credit officer"] += 1
+            pending.append((exc.approval_id, amount, score))
+        except ActionDenied:
+            outcomes["loan declined by policy (low score)"] += 1
+    # a credit officer approves the first waiting loan; then it runs exactly once
+    approval_id, amount, score = pending[0]
+    t.approvals.approve(approval_id, approver="user:olga", comment="income verified by phone")
+    result = approve_loan(amount=amount, score=score, _approval_id=approval_id)
+    outcomes["loan approved by user:olga"] += 1
+    console.print(f"loan model: {applications} applications scored and decided; "
+                  f"{approval_id} approved by a credit officer → {result}")  # fmt: skip
+
+    # the support agent works a ticket in one session (each step is governed)
+    with t.run("ticket-4711", system="support-agent", actor="agent:care-bot") as run:
+        run.step("read_customer", _read_customer, customer="cus_42")
+        run.step("send_email", _send_email, to="team@demo-bank.example", subject="note")
+        try:
+            run.step("send_email", _send_email, to="ana@mail.example", subject="your refund")
+        except ApprovalRequired as exc:
+            mail_approval = exc.approval_id
+        t.approvals.approve(mail_approval, approver="user:pia", comment="customer asked for it")
+        run.step("send_email", _send_email, to="ana@mail.example", subject="your refund",
+                 approval_id=mail_approval)  # fmt: skip
+    console.print(
+        "support agent: read a customer, mailed a colleague (allowed), then an external "
+        f"address → {mail_approval} approved by the privacy officer, sent once"
+    )
+    outcomes["external e-mail after reading PII: approved by user:pia"] += 1
+
+    # denials: a hard deny, a role without a permit, an undeclared tool, a cap
+    attempts: list[tuple[str, str, str, dict[str, Any]]] = [
+        ("delete_customer: hard deny", "delete_customer", "agent:care-bot",
+         {"customer": "cus_42"}),
+        ("refund by an intern: no permit (default deny)", "refund", "agent:intern-bot",
+         {"amount": 20.0, "customer": "cus_42"}),
+        ("transfer_all: undeclared tool", "transfer_all", "agent:care-bot", {}),
+        ("refund of 9,000: above the agent's cap", "refund", "agent:care-bot",
+         {"amount": 9000.0, "customer": "cus_42"}),
+    ]  # fmt: skip
+    for label, action, who, inputs in attempts:
+        try:
+            t.decide("support-agent", action, actor=who, inputs=inputs, raise_on_denial=True)
+        except ActionDenied as exc:
+            outcomes[label] += 1
+            console.print(f"[red]denied[/] {label}: {exc.decision.reasons[0]}")
+    guards = [PaymentCard(action="block"), Email()]
+
+    @t.governed("support-agent", "read_customer", actor="agent:care-bot", output_guardrails=guards)
+    def leak(customer: str) -> str:
+        return f"card 4111 1111 1111 1111, mail ana@mail.example ({customer})"
+
+    try:
+        leak(customer="cus_7")
+    except ActionDenied as exc:
+        outcomes["output with a card number: blocked by a guardrail"] += 1
+        console.print(f"[red]blocked[/] an output with a payment card: {exc.decision.reasons[0]}")
+
+    # a failing tool trips its breaker; an operator stops the agent (kill switch)
+    @t.governed("support-agent", "sync_crm", actor="agent:care-bot")
+    def sync_crm(customer: str) -> None:
+        raise ConnectionError("CRM answered 503")
+
+    failures = 0
+    for _ in range(t.settings.breaker_failures):
+        try:
+            sync_crm(customer="cus_42")
+        except ConnectionError:
+            failures += 1
+    try:
+        sync_crm(customer="cus_42")
+    except CircuitOpen as exc:
+        outcomes["sync_crm after 5 failures: circuit open"] += 1
+        console.print(f"[yellow]tripped[/] {exc.decision.reasons[0]}")
+    t.breakers.trip("agent:agent:care-bot", actor="user:ops", reason="suspected prompt injection")
+    try:
+        with t.run("ticket-4712", system="support-agent", actor="agent:care-bot") as run:
+            run.step("read_customer", _read_customer, customer="cus_9")
+    except (CircuitOpen, RunStopped) as exc:
+        outcomes["kill switch: agent stopped"] += 1
+        console.print(f"[yellow]kill switch[/] {exc}")
+    t.breakers.reset("agent:agent:care-bot", actor="user:ops", reason="prompts sanitised")
+
+    # backtest a stricter candidate before enforcing it
+    candidate = Policy.from_text(
+        POLICY.read_text(encoding="utf-8").replace("amount > 50000", "amount > 20000"),
+        "candidate.yaml",
+    )
+    report = replay(t, candidate)
+    console.print(f"policy replay of a candidate (approval above 20,000): {report.summary()}")
+
+    table = Table("what happened", "count", title="governed decisions")
+    for label, count in outcomes.items():
+        table.add_row(label, str(count))
+    console.print(table)
+    kinds = Counter(e.kind for e in t.ledger.iter_entries())
+    ledger = Table("ledger entry kind", "count", title="every step is in the ledger")
+    for kind, count in sorted(kinds.items()):
+        ledger.add_row(kind, str(count))
+    console.print(ledger)
+    return {"failures": failures, "changes": len(report.changes)}
