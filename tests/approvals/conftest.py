@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import pytest
-from tests.pipeline.conftest import setup_governance
+from tests.pipeline.conftest import check_ledger, setup_governance
 
 from tether import Tether
 
 
 @pytest.fixture
-def gov(make_tether: Callable[..., Tether]) -> Tether:
-    return setup_governance(make_tether())
+def gov(make_tether: Callable[..., Tether]) -> Iterator[Tether]:
+    """A governed tether; after the test its whole ledger must still verify."""
+    t = setup_governance(make_tether())
+    yield t
+    check_ledger(t)

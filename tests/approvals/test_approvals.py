@@ -74,7 +74,16 @@ def test_the_approved_action_runs_once_with_the_same_inputs(gov: Tether) -> None
 
 
 def test_timeout_escalates_then_expires_without_running(gov: Tether, clock: FrozenClock) -> None:
-    aid = ask(gov)
+    ran: list[float] = []
+
+    @gov.governed("support-bot", "refund", actor="agent:support", context=CTX)
+    def refund(amount: float) -> str:
+        ran.append(amount)
+        return "refunded"
+
+    with pytest.raises(ApprovalRequired) as info:
+        refund(**REFUND)
+    aid = info.value.approval_id
     gov.approvals.approve(aid, approver="user:lea")
     clock.advance(seconds=3601)
     a = gov.approvals.get(aid)
@@ -85,6 +94,9 @@ def test_timeout_escalates_then_expires_without_running(gov: Tether, clock: Froz
     assert a.state == "expired"
     with pytest.raises(InvalidInput, match="expired; it takes no more votes"):
         gov.approvals.approve(aid, approver="user:cfo")
+    with pytest.raises(ActionDenied, match="expired, not approved"):
+        refund(**REFUND, _approval_id=aid)
+    assert ran == []  # expiry never runs the action
     assert kinds(gov, aid) == [
         "approval.requested", "approval.vote", "approval.escalated", "approval.expired",
     ]  # fmt: skip

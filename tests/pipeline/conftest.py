@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import pytest
 
 from tether import Tether
+from tether.ledger import verify_ledger
 from tether.policy import Policy
 
 POLICY = """\
@@ -83,5 +84,15 @@ def setup_governance(t: Tether) -> Tether:
 
 
 @pytest.fixture
-def gov(make_tether: Callable[..., Tether]) -> Tether:
-    return setup_governance(make_tether())
+def gov(make_tether: Callable[..., Tether]) -> Iterator[Tether]:
+    """A governed tether; after the test its whole ledger must still verify."""
+    t = setup_governance(make_tether())
+    yield t
+    check_ledger(t)
+
+
+def check_ledger(t: Tether) -> None:
+    """Every scenario leaves a ledger that verifies (reopened: the test may have closed it)."""
+    with Tether.open(t.settings, read_only=True) as again:
+        report = verify_ledger(again.store, again.ledger.verifier)
+    assert report.ok, report.summary()
