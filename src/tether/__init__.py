@@ -12,7 +12,7 @@ from tether import errors as _errors
 from tether._lazy import lazy_exports
 
 if TYPE_CHECKING:
-    from tether.core import Tether
+    from tether.core import Tether, open
     from tether.errors import (
         ActionDenied,
         ApprovalRequired,
@@ -49,6 +49,7 @@ __version__ = "0.1.0.dev0"
 _LEDGER = ["Checkpoint", "Entry", "Ledger", "Receipt", "Verifier", "VerifyReport", "verify_receipt"]
 _EXPORTS = {
     "Tether": "tether.core",
+    "open": "tether.core",
     "Durability": "tether.settings",
     "Settings": "tether.settings",
     **dict.fromkeys(_errors.__all__, "tether.errors"),
@@ -85,5 +86,6 @@ __all__ = [
     "Verifier",
     "VerifyReport",
     "__version__",
+    "open",
     "verify_receipt",
 ]

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from tether.policy import Policies
     from tether.registry import Actors, Systems
 
-__all__ = ["Tether"]
+__all__ = ["Tether", "open"]
 
 R = TypeVar("R")
 
@@ -251,3 +251,16 @@ def _load_keys(
             f"created with ({recorded.strip()}): the key or the database was replaced"
         )
     return signer, verifier
+
+
+def open(
+    settings: Settings | None = None, *, clock: Clock | None = None, read_only: bool = False
+) -> Tether:
+    """Open the tether the environment (``TETHER_*``) or ``settings`` points at.
+
+    Same as :meth:`Tether.open`.
+
+    Raises:
+        StoreError: the database cannot be opened or was never initialised.
+    """
+    return Tether.open(settings, clock=clock, read_only=read_only)

@@ -173,3 +173,31 @@ def test_the_ledger_verifies_after_the_scenarios(gov: Tether) -> None:
     gov.decide("support-bot", "read_customer", actor="agent:support", inputs={"customer": "c"})
     gov.decide("support-bot", "drop", actor="agent:support")
     assert verify_ledger(gov.store, gov.ledger.verifier).ok
+
+
+def test_a_shadow_policy_is_evaluated_and_recorded_beside_the_enforced_one(gov: Tether) -> None:
+    from tests.pipeline.conftest import POLICY
+
+    from tether.policy import Policy
+
+    stricter = POLICY.replace("amount > 1000", "amount > 10")
+    gov.policies.publish(
+        Policy.from_text(stricter, "candidate.yaml"), actor="user:root", mode="shadow"
+    )
+    d = gov.decide("support-bot", "refund", actor="agent:support", inputs={"amount": 50.0},
+                   context={"limit": 5000})  # fmt: skip
+    assert (d.effect, d.policy_version) == ("allow", 1)  # the enforced policy decides
+    assert d.shadow == {"version": 2, "effect": "require_approval", "rules": ["big-refund"]}
+    assert gov.ledger.get(d.ledger_index).payload["shadow"] == d.shadow
+    gov.policies.clear_shadow(actor="user:root")
+    again = gov.decide("support-bot", "refund", actor="agent:support", inputs={"amount": 50.0},
+                       context={"limit": 5000})  # fmt: skip
+    assert again.shadow is None
+
+
+def test_tether_open_is_the_sdk_front_door(gov: Tether) -> None:
+    import tether
+
+    with tether.open(gov.settings) as t:
+        assert t.decide("support-bot", "read_customer", actor="agent:support",
+                        inputs={"customer": "c"}).allowed  # fmt: skip

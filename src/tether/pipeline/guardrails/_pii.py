@@ -29,7 +29,7 @@ import orjson
 
 from tether.errors import InvalidInput
 from tether.pipeline.guardrails._core import Finding, Guardrail, GuardResult, passed
-from tether.pipeline.guardrails._paths import join_index, join_key
+from tether.pipeline.guardrails._paths import format_path
 
 __all__ = ["Action", "Pii", "PiiDetector", "Span"]
 
@@ -46,9 +46,10 @@ class PiiDetector(Guardrail):
 
     Subclasses set ``kind``, ``pattern`` (which must never match or look at ``"``,
     see the module docstring) and optionally ``needle`` (a substring every hit holds,
-    checked first because ``in`` is much cheaper than a regex) and ``min_length``,
-    and implement :meth:`accept`. ``priority`` settles overlaps when several detectors scan
-    together: the lower number keeps the text.
+    checked first because ``in`` is much cheaper than a regex), ``min_length`` and
+    ``in_digit_run`` (every hit lies in a run of 8 or more ASCII digits and the
+    separators `` .()+-``), and implement :meth:`accept`. ``priority`` settles
+    overlaps when several detectors scan together: the lower number keeps the text.
 
     Example:
         >>> class Ticket(PiiDetector):
@@ -64,6 +65,7 @@ class PiiDetector(Guardrail):
     pattern: ClassVar[re.Pattern[str]]
     needle: ClassVar[str | None] = None
     min_length: ClassVar[int] = 1
+    in_digit_run: ClassVar[bool] = False
     priority: ClassVar[int] = 100
 
     def __init__(self, *, action: Action = "redact", name: str | None = None) -> None:
@@ -84,6 +86,9 @@ class PiiDetector(Guardrail):
     def spans(self, text: str) -> Iterator[Span]:
         """Yield each hit in ``text``, left to right."""
         if len(text) < self.min_length or (self.needle is not None and self.needle not in text):
+            return
+        # bytes.translate and find run at C speed; a regex search costs 10-50 times more.
+        if self.in_digit_run and _EIGHT not in _runs_of(text):
             return
         for match in self.pattern.finditer(text):
             span = self.accept(match)
@@ -140,7 +145,7 @@ def _scan(value: Any, detectors: tuple[PiiDetector, ...], name: str) -> tuple[An
         if not detectors:
             return value, passed(name)
     walk = _Walk(detectors)
-    redacted = walk.value(value, "")
+    redacted = walk.value(value, None)
     findings = tuple(walk.findings)
     if not findings:
         return value, passed(name)
@@ -160,6 +165,10 @@ _SHAPE = bytes.maketrans(
 _RUNS = bytes(ord("0") if chr(b) in "0123456789 .()+-" else ord(".") for b in range(256))
 _EIGHT = b"0" * 8
 _ISO_DATE = b"0000-00-00"
+
+
+def _runs_of(text: str) -> bytes:
+    return text.encode("utf-8", "surrogatepass").translate(_RUNS)
 
 
 class _Digest:
@@ -237,6 +246,19 @@ class _Digest:
         return shape.count(b"0", min(cuts), end) if cuts else 0
 
 
+# A path as a linked list (parent, key or index), formatted only for a finding: building
+# "a.b[2]" for every item would cost more than the rest of the walk.
+_Path: TypeAlias = tuple[Any, str | int] | None
+
+
+def _format(path: _Path) -> str:
+    parts: list[str | int] = []
+    while path is not None:
+        path, part = path
+        parts.append(part)
+    return format_path(parts[::-1])
+
+
 def _listing(findings: list[Finding]) -> str:
     named = [f"{f.kind} at {f.path}" if f.path else f.kind for f in findings[:_SHOWN]]
     more = len(findings) - _SHOWN
@@ -246,15 +268,35 @@ def _listing(findings: list[Finding]) -> str:
 class _Walk:
     """One slow walk: rebuilds every container, redacting hits and recording findings."""
 
-    __slots__ = ("blocking", "detectors", "findings", "merged")
+    __slots__ = ("blocking", "detectors", "findings", "merged", "shortest")
 
     def __init__(self, detectors: tuple[PiiDetector, ...]) -> None:
         self.detectors = detectors
+        self.shortest = min(d.min_length for d in detectors)
         self.findings: list[Finding] = []
         self.blocking: list[Finding] = []
         self.merged: list[str] = []
 
-    def value(self, value: Any, path: str) -> Any:
+    def value(self, value: Any, path: _Path) -> Any:
+        kind = type(value)
+        if kind is str:
+            return self.text(value, path, "")
+        if kind is float or kind is bool or value is None:
+            return value
+        if kind is dict or isinstance(value, Mapping):
+            out: dict[Any, Any] = {}
+            for key, item in value.items():
+                if isinstance(key, str):
+                    # A key's own path would quote the key: its findings name the parent.
+                    key = self.text(key, path, " in a key")
+                item_path = (path, key if isinstance(key, str) else str(key))
+                if key in out:
+                    self.merged.append(_format(item_path))
+                out[key] = self.value(item, item_path)
+            return out
+        if kind is list or kind is tuple or isinstance(value, list | tuple):
+            items = [self.value(item, (path, i)) for i, item in enumerate(value)]
+            return items if isinstance(value, list) else tuple(items)
         if isinstance(value, str):
             return self.text(value, path, "")
         if isinstance(value, int) and not isinstance(value, bool):
@@ -262,24 +304,11 @@ class _Walk:
                 text = str(value)
                 redacted = self.text(text, path, "")
                 return value if redacted is text else redacted
-            return value
-        if isinstance(value, Mapping):
-            out: dict[Any, Any] = {}
-            for key, item in value.items():
-                if isinstance(key, str):
-                    # A key's own path would quote the key: its findings name the parent.
-                    key = self.text(key, path, " in a key")
-                item_path = join_key(path, key if isinstance(key, str) else str(key))
-                if key in out:
-                    self.merged.append(item_path)
-                out[key] = self.value(item, item_path)
-            return out
-        if isinstance(value, list | tuple):
-            items = [self.value(item, join_index(path, i)) for i, item in enumerate(value)]
-            return items if isinstance(value, list) else tuple(items)
         return value
 
-    def text(self, text: str, path: str, where: str) -> str:
+    def text(self, text: str, path: _Path, where: str) -> str:
+        if len(text) < self.shortest:  # most keys and many values
+            return text
         hits: list[tuple[int, int, PiiDetector, str]] = []
         for detector in self.detectors:
             for start, end, detail in detector.spans(text):
@@ -293,7 +322,7 @@ class _Walk:
         for start, end, detector, detail in hits:
             pieces += (text[pos:start], f"[REDACTED:{detector.kind}]")
             pos = end
-            finding = Finding(path, detector.kind, detail + where)
+            finding = Finding(_format(path), detector.kind, detail + where)
             self.findings.append(finding)
             if detector.action == "block":
                 self.blocking.append(finding)
