@@ -201,3 +201,19 @@ def test_tether_open_is_the_sdk_front_door(gov: Tether) -> None:
     with tether.open(gov.settings) as t:
         assert t.decide("support-bot", "read_customer", actor="agent:support",
                         inputs={"customer": "c"}).allowed  # fmt: skip
+
+
+def test_decide_async_shares_commits_between_tasks(gov: Tether) -> None:
+    async def main() -> list[str]:
+        decisions = await asyncio.gather(*(
+            gov.pipeline.decide_async("support-bot", "read_customer", actor="agent:support",
+                                      inputs={"customer": f"c{i}"})
+            for i in range(20)
+        ))  # fmt: skip
+        return [d.outcome for d in decisions]
+
+    assert asyncio.run(main()) == ["allowed"] * 20
+    recorded = [e for e in gov.ledger.iter_entries() if e.kind == "decision"]
+    assert sorted(e.payload["inputs"]["customer"] for e in recorded) == sorted(
+        f"c{i}" for i in range(20)
+    )

@@ -178,6 +178,36 @@ class Pipeline:
             raise _error_for(decision)
         return decision
 
+    async def decide_async(
+        self,
+        system: str,
+        action: str,
+        *,
+        actor: str,
+        inputs: Any = None,
+        context: Mapping[str, Any] | None = None,
+        run: Run | None = None,
+        input_guardrails: Sequence[Guardrail] = (),
+        approval_id: str | None = None,
+        raise_on_denial: bool = False,
+    ) -> Decision:
+        """:meth:`decide` for coroutines: the record is appended without blocking the
+        event loop, so many tasks share group commits.
+
+        Raises:
+            ActionDenied: with ``raise_on_denial``, for a denial (recorded first).
+            StoreError: the decision could not be recorded (the action must not run).
+        """
+        attempt = self._attempt(system, action, actor, inputs, context, run)
+        decision = await self._record_async(
+            attempt, self._decide(attempt, input_guardrails, approval_id)
+        )
+        if run is not None:
+            run._note(decision)
+        if raise_on_denial and decision.outcome != "allowed":
+            raise _error_for(decision)
+        return decision
+
     def execute(
         self,
         fn: Callable[..., Any],
