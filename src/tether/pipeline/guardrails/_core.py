@@ -117,7 +117,7 @@ class Guardrail(abc.ABC):
         """
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(name={self.name!r})"
+        return f"{type(self).__name__}(name={_name_of(self)!r})"
 
 
 @dataclass(frozen=True, slots=True)

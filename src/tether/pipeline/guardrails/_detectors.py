@@ -92,10 +92,30 @@ class Phone(PiiDetector):
         return match.start(), match.end(), "phone number"
 
     def _may_occur(self, digest: _Digest) -> bool:
-        # A hit has 8+ digits among digits and separators, after a place it may start.
-        return any(
-            in_string and digest.phone_digits(s, e) >= 8 for s, e, in_string in digest.runs()
-        )
+        return any(in_string and _may_hold_phone(digest, s, e) for s, e, in_string in digest.runs())
+
+
+def _may_hold_phone(digest: _Digest, start: int, end: int) -> bool:
+    """Whether the run ``shape[start:end]`` (of 8+ digits and separators) may hold a phone.
+
+    A hit starts at a digit, ``+`` or ``(`` that follows no letter, digit, ``_``, ``+``,
+    ``.``, ``/`` or ``-``: at the run's start, or after its first space or parenthesis
+    (``INV-2026-00042`` has no such place). From there it has 8+ digits and a ``+``, a
+    ``(`` or two separators (a plain ``12345678`` or ``07.123456`` is no phone).
+    """
+    shape = digest.shape
+    if shape[start:end] == b"0000-00-00 00" and shape[end : end + 1] == b":":
+        return False  # "2026-01-15 10:32": a date, then an hour that a ":" glues to it
+    glued = not digest.escaped and start > 0 and shape[start - 1] in b"a_/"
+    if shape[start] not in b"0+(" or glued:
+        cuts = [i for i in (shape.find(c, start, end) for c in (b" ", b"(", b")")) if i >= 0]
+        if not cuts:
+            return False
+        start = min(cuts)
+    region = shape[start:end]
+    if region.count(b"0") < 8:
+        return False
+    return b"+" in region or b"(" in region or sum(map(region.count, (b" ", b".", b"-"))) >= 2
 
 
 _CARD_SEP = re.compile("[ -]")
@@ -156,8 +176,7 @@ class PaymentCard(PiiDetector):
             ):
                 continue
             if luhn_valid(digits):
-                last4 = "".join(str(int(c)) for c in digits[-4:])
-                return match.start(), match.start() + end, f"payment card ending {last4}"
+                return match.start(), match.start() + end, f"payment card ending {digits[-4:]}"
         return None
 
     def _may_occur(self, digest: _Digest) -> bool:

@@ -60,6 +60,11 @@ def _is_number(x: object) -> bool:
     return isinstance(x, Real | Decimal) and not isinstance(x, bool)
 
 
+def _is_nan(x: Any) -> bool:
+    # Decimal's signalling NaN raises on comparison, even on !=.
+    return x.is_nan() if isinstance(x, Decimal) else isinstance(x, float) and math.isnan(x)
+
+
 class Range(_FieldGuardrail):
     """Block unless the number at ``path`` lies within ``[min, max]`` (both inclusive).
 
@@ -90,7 +95,7 @@ class Range(_FieldGuardrail):
     ) -> None:
         super().__init__(path, required=required, name=name)
         for label, bound in (("min", min), ("max", max)):
-            if bound is not None and (not _is_number(bound) or bound != bound):
+            if bound is not None and (not _is_number(bound) or _is_nan(bound)):
                 raise InvalidInput(f"range {path!r}: {label} must be a number, got {bound!r}")
         if min is None and max is None:
             raise InvalidInput(f"range {path!r}: give min, max or both")
@@ -103,9 +108,7 @@ class Range(_FieldGuardrail):
         """Say why ``field`` is out of range or not a number; None if it is fine."""
         if not _is_number(field):
             return f"not a number ({type(field).__name__})"
-        if (isinstance(field, float) and math.isnan(field)) or (
-            isinstance(field, Decimal) and field.is_nan()
-        ):
+        if _is_nan(field):
             return "not a number (NaN)"
         if self.min is not None and field < self.min:
             return f"below the minimum {self.min}"

@@ -71,10 +71,10 @@ def guardrail_from_spec(spec: Mapping[str, Any]) -> Guardrail:
     for key in spec:
         if key not in allowed:
             raise InvalidInput(f"{kind} guardrail: unknown key {key!r}{_hint(key, allowed)}")
-    for key in sorted(required - spec.keys()):
-        raise InvalidInput(f"{kind} guardrail: missing key {key!r}")
-    s = _Spec(kind, spec)
-    return _BUILDERS[kind](s)
+    missing = sorted(required - spec.keys())
+    if missing:
+        raise InvalidInput(f"{kind} guardrail: missing key {missing[0]!r}")
+    return _BUILDERS[kind](_Spec(kind, spec))
 
 
 class _Spec:
