@@ -217,3 +217,43 @@ def test_decide_async_shares_commits_between_tasks(gov: Tether) -> None:
     assert sorted(e.payload["inputs"]["customer"] for e in recorded) == sorted(
         f"c{i}" for i in range(20)
     )
+
+
+def test_guardrails_declared_in_the_policy_file_run_on_every_call(gov: Tether) -> None:
+    from tests.pipeline.conftest import POLICY
+
+    from tether.policy import Policy
+
+    text = POLICY.replace(
+        "  send_email: {args: {to: string, body: string}}",
+        "  send_email:\n"
+        "    args: {to: string, body: string}\n"
+        "    guardrails:\n"
+        "      input: [{type: pii, detectors: [payment_card], action: redact}]\n"
+        "      output: [{type: regex, path: status, pattern: '^sent$', mode: require}]\n",
+    )
+    gov.policies.publish(Policy.from_text(text, "guarded.yaml"), actor="user:root")
+    seen: list[str] = []
+
+    @gov.governed("support-bot", "send_email", actor="agent:support")
+    def send_email(to: str, body: str) -> dict[str, str]:
+        seen.append(body)
+        return {"status": "sent" if "ok" in body else "queued"}
+
+    assert send_email("a@example.com", "ok, card 4111 1111 1111 1111") == {"status": "sent"}
+    assert seen == ["ok, card [REDACTED:payment_card]"]
+    with pytest.raises(GuardrailBlocked):
+        send_email("a@example.com", "later")
+
+
+def test_a_bad_guardrail_spec_is_a_load_error_with_its_position() -> None:
+    from tests.pipeline.conftest import POLICY
+
+    from tether import PolicyError
+    from tether.policy import Policy
+
+    text = POLICY.replace(
+        "  flaky: {}", "  flaky:\n    guardrails:\n      input: [{type: regex, path: x, patern: a}]"
+    )
+    with pytest.raises(PolicyError, match=r"guarded\.yaml:\d+:\d+: regex guardrail: unknown key"):
+        Policy.from_text(text, "guarded.yaml")

@@ -122,6 +122,7 @@ class _Attempt:
     probes: tuple[str, ...] = ()
     keys: tuple[str, ...] = ()
     exc: BaseException | None = None  # what the governed function raised
+    out_guards: tuple[Guardrail, ...] = ()  # the policy's output guardrails for the action
 
     def lap(self, stage: str, since: int) -> int:
         now = time.perf_counter_ns()
@@ -460,7 +461,10 @@ class Pipeline:
             if not ok:
                 why = f"rate limit of rule {rule_id}: retry in {retry:.1f} s"
                 return self._base(a, "deny", "rate_limited", (rule_id,), (why,))
-        # input guardrails
+        # input guardrails (the policy file's for this action, then the caller's)
+        declared_in, a.out_guards = published.policy.guardrails.get(a.action, ((), ()))
+        if declared_in:
+            guardrails = (*declared_in, *guardrails)
         if guardrails:
             outcome = run_guardrails(guardrails, a.inputs)
             a.guard.extend(_phase(outcome, "input"))
@@ -517,6 +521,8 @@ class Pipeline:
         """Count the result for the breakers, guard the output."""
         t = time.perf_counter_ns()
         self._t.breakers.record(a.keys, ok=error is None, probes=a.probes)
+        if a.out_guards:
+            guardrails = (*a.out_guards, *guardrails)
         if error is not None:
             if a.run is not None:
                 a.run._failed(a.action, error)

@@ -26,6 +26,7 @@ __all__ = [
     "Effect",
     "EscalationSpec",
     "FieldSpec",
+    "GuardrailsDecl",
     "RateLimitSpec",
     "RuleSpec",
     "SystemDecl",
@@ -97,11 +98,19 @@ class FieldSpec(_Strict):
 Schema = dict[str, FieldSpec]
 
 
+class GuardrailsDecl(_Strict):
+    """Guardrails of one action, as ``guardrail_from_spec`` mappings."""
+
+    input: tuple[dict[str, Any], ...] = ()
+    output: tuple[dict[str, Any], ...] = ()
+
+
 class ActionDecl(_Strict):
     """A declared action (a tool, a prediction, a workflow step) and its arguments."""
 
     description: str = ""
     args: Schema = Field(default_factory=dict)
+    guardrails: GuardrailsDecl | None = None
 
 
 class SystemDecl(_Strict):

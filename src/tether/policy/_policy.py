@@ -170,6 +170,8 @@ class Policy:
         self.rules = tuple(rules)
         self.systems = dict(document.systems)
         self.actions = dict(document.actions)
+        self.guardrails: dict[str, tuple[tuple[Any, ...], tuple[Any, ...]]] = {}
+        """Per action: (input guardrails, output guardrails) declared in the file."""
         self._buckets: dict[tuple[str, str], _Bucket] = {}
         self._lock = threading.Lock()
 
@@ -212,9 +214,12 @@ class Policy:
         except ValidationError as exc:
             raise PolicyError(_validation_problems(exc, doc)) from None
         rules, problems = _compile_rules(document, doc)
+        guardrails = _action_guardrails(document, doc, problems)
         if problems:
             raise PolicyError(problems)
-        return cls(document, text, file, rules)
+        policy = cls(document, text, file, rules)
+        policy.guardrails = guardrails
+        return policy
 
     # -- evaluation ----------------------------------------------------------------------
 
@@ -474,6 +479,38 @@ def _schema_for(document: Document, action: str | None) -> dict[str, FieldSpec]:
     system_fields = dict(base["system"].fields or {})
     base["system"] = FieldSpec(type="map", fields={**system_fields, "name": sys_names})
     return base
+
+
+def _action_guardrails(
+    document: Document, doc: Located, problems: list[str]
+) -> dict[str, tuple[tuple[Any, ...], tuple[Any, ...]]]:
+    """Build each action's declared guardrails; a bad spec is a load problem."""
+    # imported here: the pipeline imports this module
+    from tether.pipeline.guardrails import guardrail_from_spec
+
+    out: dict[str, tuple[tuple[Any, ...], tuple[Any, ...]]] = {}
+    for name, decl in document.actions.items():
+        if decl.guardrails is None:
+            continue
+        built: dict[str, list[Any]] = {"input": [], "output": []}
+        for phase in ("input", "output"):
+            for i, spec in enumerate(getattr(decl.guardrails, phase)):
+                try:
+                    built[phase].append(guardrail_from_spec(_lists(spec)))
+                except InvalidInput as exc:
+                    where = doc.mark(("actions", name, "guardrails", phase, i))
+                    problems.append(f"{where}: {exc}")
+        out[name] = (tuple(built["input"]), tuple(built["output"]))
+    return out
+
+
+def _lists(value: Any) -> Any:
+    """Undo :func:`_tuples` (JSON Schema and the specs want lists)."""
+    if isinstance(value, tuple | list):
+        return [_lists(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _lists(v) for k, v in value.items()}
+    return value
 
 
 def _compile_rules(document: Document, doc: Located) -> tuple[list[Rule], list[str]]:
