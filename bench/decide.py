@@ -24,6 +24,22 @@ and rule ids where the engine reports them). Then each times ``--decisions`` cal
 including the conversion of the request into the engine's input, in alternating rounds.
 The machine is small and noisy: compare the ratios.
 
+Then the whole pipeline (``decide_pipeline.py`` sets it up): each request through
+``t.decide(...)`` with input guardrails and one durable ledger record, on SQLite.
+
+5. One caller, alternating rounds with a bare SQLite ``INSERT`` + ``COMMIT`` of a row of
+   the same size (WAL, ``synchronous=FULL``: the fsync floor). Target: added latency
+   (tether's median minus the anchor's) <= 60 us. Also per-stage medians, and the same
+   figures for allow/deny requests alone (a ``require_approval`` verdict also writes
+   the approval: a second durable append).
+6. 32 concurrent callers (threads calling ``t.decide``; asyncio tasks awaiting
+   ``pipeline.execute_async``, and ``pipeline.decide_async`` where tether has it),
+   group commit. Target: >= 10,000 durable decisions/s.
+   Context: one ``executemany`` of the same rows in one transaction.
+7. Against AGT ``govern()`` (in-memory audit only), in the same rounds: tether's
+   in-process overhead while recording durably (its median minus the fsync floor),
+   and tether with ``durability="async"``. Target: >= 5x lower.
+
 Run ``python bench/decide.py --help``; results go to ``bench/results/``. Not a test.
 """
 
@@ -36,10 +52,14 @@ import json
 import math
 import os
 import platform
+import shutil
+import sqlite3
 import statistics
 import subprocess
 import sys
-from collections.abc import Callable, Sequence
+import tempfile
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -48,10 +68,12 @@ from typing import Any
 
 import cel
 from decide_agt import W1_PATH, load_w1, time_calls
+from decide_pipeline import STAGES, PipelineBench, describe_guardrails
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from ledger import _filesystem
 from tether.policy import Policy
 
 BENCH = Path(__file__).resolve().parent
@@ -65,6 +87,10 @@ REQUESTS = 2000
 TARGET_MEDIAN_US = 25.0
 TARGET_P99_US = 60.0
 TARGET_AGT_FACTOR = 5.0  # AGT PolicyEngine median / tether median
+# -- targets (issue W1, whole pipeline) -------------------------------------------------
+TARGET_ADDED_US = 60.0  # tether decide (durable) median - bare INSERT+COMMIT median
+TARGET_RATE = 10_000.0  # durable decisions/s, 32 callers
+TARGET_OVERHEAD_FACTOR = 5.0  # AGT govern() median / tether's in-process overhead
 
 # -- the toolkit: where it lives and what to install --------------------------------------
 AGT_ENV = "TETHER_BENCH_AGT_PYTHON"
@@ -566,6 +592,583 @@ def build_metrics(engines: dict[str, Engine], stats: dict[str, dict[str, Any]]) 
 
 
 # =======================================================================================
+# The whole pipeline: one caller against the fsync floor, 32 callers, and AGT govern()
+# =======================================================================================
+
+PIPE_LABELS = {
+    "anchor": "bare SQLite INSERT+COMMIT, same row (fsync floor)",
+    "ledger": "tether ledger.append of the same record (durable)",
+    "tether": "tether t.decide, durable record",
+    "tether_async": "tether t.decide, durability=async",
+    "agt_govern": "AGT govern() (in-memory audit)",
+}
+PIPE_ORDER = (
+    "anchor",
+    "agt_govern",
+    "ledger",
+    "tether_async",
+    "tether",
+)  # anchors first on even rounds
+CONCURRENT_LABELS = {
+    "threads": "{n} threads, t.decide",
+    "tasks": "{n} asyncio tasks, pipeline.execute_async",
+    "decide_async": "{n} asyncio tasks, pipeline.decide_async",  # where tether has it
+}
+SUBSETS = {"all": "all requests", "ad": "allow/deny only"}
+
+
+StageRow = tuple[Mapping[str, int], int, bool]  # (latency_us, wall ns, allow/deny request)
+
+
+@dataclass
+class PipelineRun:
+    """Everything measured on the whole pipeline (raw; statistics are computed later)."""
+
+    info: dict[str, Any]
+    engines: dict[str, Engine]
+    stages: dict[str, list[StageRow]]
+    outcomes: dict[str, Counter[str]]
+    concurrent: dict[str, list[dict[str, Any]]]  # "threads:all" -> one dict per round
+    anchor_rates: dict[str, list[float]]  # "all" / "ad" -> executemany rows/s per round
+    keep: list[bool]  # request i is allow or deny (not require_approval) in the reference
+    cold: dict[str, list[int]]  # the policy step and breaker read, hot / after an fsync
+
+
+def run_pipeline(
+    args: argparse.Namespace,
+    w1: ModuleType,
+    requests: Sequence[dict[str, Any]],
+    effects: Sequence[str],
+    child: AgtChild | None,
+    agt_engine: Engine,
+    log: Console,
+) -> PipelineRun:
+    """Set up the tethers and the anchor, check, then time in alternating rounds."""
+    workdir = Path(tempfile.mkdtemp(prefix="tether-bench-decide-", dir=args.workdir))
+    log.print(f"pipeline: tethers and anchor in {workdir}")
+    bench = PipelineBench(workdir, w1, requests)
+    try:
+        return _run_pipeline(args, bench, requests, effects, child, agt_engine, workdir, log)
+    finally:
+        bench.close()
+        if args.keep:
+            log.print(f"kept {workdir}")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _run_pipeline(
+    args: argparse.Namespace,
+    bench: PipelineBench,
+    requests: Sequence[dict[str, Any]],
+    effects: Sequence[str],
+    child: AgtChild | None,
+    agt_engine: Engine,
+    workdir: Path,
+    log: Console,
+) -> PipelineRun:
+    check = bench.check(effects)
+    engines = {
+        "anchor": Engine("anchor", "in-process (sqlite3)"),
+        "ledger": Engine("ledger", "in-process"),
+        "tether": Engine("tether", "in-process"),
+        "tether_async": Engine("tether_async", "in-process"),
+        "agt_govern": Engine(
+            "agt_govern",
+            agt_engine.where,
+            status=agt_engine.status,
+            reason=agt_engine.reason,
+            check=agt_engine.check,
+        ),
+    }
+    for name, which in (("tether", "durable"), ("tether_async", "async")):
+        c = check[which]
+        engines[name].check = c
+        log.print(
+            f"check pipeline {which}: {c['effect_mismatches']} effect mismatches, "
+            f"{c['internal_errors']} internal errors; outcomes {c['outcomes']}"
+        )
+        for bad in c["first_mismatches"][:3]:
+            log.print(f"  MISMATCH pipeline {which}: {bad}")
+        if not c["passed"]:
+            engines[name].status = "failed"
+            engines[
+                name
+            ].reason = (
+                f"{c['effect_mismatches']} effect mismatches, {c['internal_errors']} internal"
+            )
+    if child is None or engines["agt_govern"].status == "unavailable":
+        engines["agt_govern"].status = "unavailable"
+    stages: dict[str, list[StageRow]] = {"tether": [], "tether_async": []}
+    keep = [e != "require_approval" for e in effects]
+    count = len(effects)
+    outcomes: dict[str, Counter[str]] = {"tether": Counter(), "tether_async": Counter()}
+
+    # -- one caller
+    order = [n for n in PIPE_ORDER if engines[n].status != "unavailable"]
+    per_round = args.pipeline_decisions // args.rounds
+    warmup = args.pipeline_warmup
+    for rnd in range(args.rounds):
+        for name in order if rnd % 2 == 0 else order[::-1]:
+            if name == "anchor":
+                engines[name].rounds.append(bench.time_anchor(per_round, warmup))
+            elif name == "ledger":
+                engines[name].rounds.append(bench.time_ledger(per_round, warmup))
+            elif name == "agt_govern":
+                assert child is not None
+                engines[name].rounds.append(child.time("agt_govern", per_round, warmup))
+            else:
+                timed = bench.time_tether(
+                    "durable" if name == "tether" else "async", per_round, warmup
+                )
+                engines[name].rounds.append(timed.samples)
+                stages[name] += [
+                    (st, wall, keep[i % count])
+                    for i, (st, wall) in enumerate(zip(timed.stages, timed.samples, strict=True))
+                ]
+                outcomes[name].update(timed.outcomes)
+        line = ", ".join(
+            f"{n} {statistics.median(engines[n].rounds[-1]) / 1000:.0f}" for n in order
+        )
+        log.print(f"pipeline round {rnd + 1}/{args.rounds} medians (µs): {line}")
+
+    # -- context: the policy step alone, hot and right after an fsync
+    cold = bench.cold_probe(requests, min(2000, per_round))
+    log.print(
+        "policy step alone (µs): "
+        + ", ".join(f"{k} {statistics.median(v) / 1000:.1f}" for k, v in cold.items())
+    )
+
+    # -- many callers
+    picked = {"all": list(range(len(effects))), "ad": [i for i, k in enumerate(keep) if k]}
+    callers, per_caller = args.callers, args.per_caller
+    total = callers * per_caller
+    kinds = [k for k in CONCURRENT_LABELS if k != "decide_async" or bench.has_decide_async()]
+    concurrent: dict[str, list[dict[str, Any]]] = {
+        f"{kind}:{sub}": [] for sub in SUBSETS for kind in kinds
+    }
+    anchor_rates: dict[str, list[float]] = {sub: [] for sub in SUBSETS}
+    jobs: list[tuple[str, Callable[[int], None]]] = []
+    for sub in SUBSETS:
+        jobs.append(
+            (
+                f"anchor:{sub}",
+                lambda off, sub=sub: anchor_rates[sub].append(
+                    bench.anchor_batch(picked[sub], total, off)
+                ),
+            )
+        )
+        for kind in kinds:
+            run = {"threads": bench.threads, "tasks": bench.tasks}.get(kind, bench.decide_tasks)
+            jobs.append(
+                (
+                    f"{kind}:{sub}",
+                    lambda off, run=run, key=f"{kind}:{sub}", sub=sub: concurrent[key].append(
+                        run(picked[sub], callers, per_caller, off)
+                    ),
+                )
+            )
+    for rnd in range(args.rounds):
+        for _, job in jobs if rnd % 2 == 0 else jobs[::-1]:
+            job(rnd * total)
+        line = ", ".join(
+            f"{key} {rounds[-1]['rate']:,.0f}/s (batch {rounds[-1]['mean_batch'] or 0:.1f})"
+            for key, rounds in concurrent.items()
+        )
+        anchors = ", ".join(f"{sub} {rates[-1]:,.0f}/s" for sub, rates in anchor_rates.items())
+        log.print(f"concurrent round {rnd + 1}/{args.rounds}: {line}; executemany {anchors}")
+
+    info = {
+        "workdir": str(workdir),
+        "sqlite_version": sqlite3.sqlite_version,
+        "filesystem": _filesystem(workdir),
+        "guardrails": describe_guardrails(),
+        "actors": "agent:<role> and agent:<role>-suspended for each of the 6 W1 roles",
+        "check": check,
+        "row_sizes": bench.row_sizes(),
+        "decisions_per_round": per_round,
+        "warmup_per_round": warmup,
+        "callers": callers,
+        "per_caller": per_caller,
+        "settings": {
+            name: {
+                "durability": str(t.settings.durability),
+                "cache_seconds": t.settings.cache_seconds,
+                "checkpoint_every": t.settings.checkpoint_every,
+                "database": "SQLite (default), WAL",
+            }
+            for name, t in bench.tethers.items()
+        },
+        "ledger_size_at_end": {name: t.ledger.size for name, t in bench.tethers.items()},
+    }
+    return PipelineRun(info, engines, stages, outcomes, concurrent, anchor_rates, keep, cold)
+
+
+def subset(engine: Engine, keep: Sequence[bool]) -> Engine:
+    """The same engine with only the samples of the requests ``keep`` says (i % n)."""
+    n = len(keep)
+    rounds = [[s for i, s in enumerate(r) if keep[i % n]] for r in engine.rounds]
+    return Engine(engine.name, engine.where, engine.status, engine.reason, engine.check, rounds)
+
+
+def round_medians_us(engine: Engine) -> list[float]:
+    return [statistics.median(r) / 1000 for r in engine.rounds]
+
+
+EXTRA_STAGES = {
+    "before_record": "total - record, allow/deny only",
+    "outside": "wall - total (outside the stage timers)",
+}
+
+
+def stage_stats(rows: Sequence[StageRow]) -> dict[str, dict[str, float]]:
+    """Median and p99 of each stage's latency (µs, as the pipeline reports it: whole
+    µs) over the decisions that went through that stage, and the share of those. Also
+    ``before_record`` (everything but the record, for allow/deny requests: no approval
+    either) and ``outside`` (the timed call minus the pipeline's own total)."""
+    picked: dict[str, list[float]] = {
+        stage: [s[stage] for s, _, _ in rows if stage in s] for stage in (*STAGES, "total")
+    }
+    picked["before_record"] = [
+        s["total"] - s["record"] for s, _, keep in rows if keep and "record" in s
+    ]
+    picked["outside"] = [wall / 1000 - s["total"] for s, wall, _ in rows if "total" in s]
+    out: dict[str, dict[str, float]] = {}
+    for stage, values in picked.items():
+        if values:
+            out[stage] = {
+                "median_us": statistics.median(values),
+                "p99_us": pct(values, 99),
+                "mean_us": statistics.fmean(values),
+                "share": len(values) / len(rows),
+            }
+    return out
+
+
+def pipeline_stats(run: PipelineRun, effects: Sequence[str]) -> dict[str, Any]:
+    """Per-engine figures (all requests and allow/deny only), stages, concurrency."""
+    engines: dict[str, Any] = {}
+    for name, engine in run.engines.items():
+        if not engine.measured:
+            continue
+        ad = subset(engine, run.keep)
+        engines[name] = {
+            **engine_stats(engine, effects),
+            "allow_deny": {**summary_us(ad.pooled()), "round_medians_us": round_medians_us(ad)},
+        }
+    concurrent: dict[str, Any] = {}
+    for key, rounds in run.concurrent.items():
+        sub = key.split(":")[1]
+        rates = [r["rate"] for r in rounds]
+        anchors = run.anchor_rates[sub]
+        batches = [r["mean_batch"] for r in rounds if r["mean_batch"] is not None]
+        outcomes: Counter[str] = Counter()
+        for r in rounds:
+            outcomes.update(r["outcomes"])
+        concurrent[key] = {
+            "rate_median": statistics.median(rates),
+            "rates": rates,
+            "mean_batch": statistics.fmean(batches) if batches else None,
+            "mean_batch_per_round": batches,
+            "anchor_rate_median": statistics.median(anchors),
+            "anchor_rates": anchors,
+            "share_of_anchor": statistics.median(
+                [r / a for r, a in zip(rates, anchors, strict=True)]
+            ),
+            "outcomes": dict(outcomes),
+            "rounds": rounds,
+        }
+    return {
+        "engines": engines,
+        "stages": {name: stage_stats(s) for name, s in run.stages.items()},
+        "outcomes": {name: dict(c) for name, c in run.outcomes.items()},
+        "concurrent": concurrent,
+        "cold": {name: summary_us(samples) for name, samples in run.cold.items()},
+    }
+
+
+def _differences(a: Engine, b: Engine) -> list[float]:
+    """Per round: median of a minus median of b (µs)."""
+    return [x - y for x, y in zip(round_medians_us(a), round_medians_us(b), strict=True)]
+
+
+def pipeline_metrics(run: PipelineRun, stats: dict[str, Any], callers: int) -> list[Metric]:
+    metrics: list[Metric] = []
+    engines = run.engines
+    for name in ("tether", "tether_async"):
+        c = engines[name].check
+        metrics.append(
+            Metric(
+                "pipeline",
+                f"{PIPE_LABELS[name]}: agrees with the reference",
+                f"{c['requests'] - c['effect_mismatches']:,}/{c['requests']:,} effects; "
+                f"{c['internal_errors']} internal errors",
+                "—",
+                "—",
+                "0 mismatches",
+                c["passed"],
+                {"engine": name, **c},
+            )
+        )
+    tether, anchor = engines["tether"], engines["anchor"]
+    if not tether.measured or not anchor.measured:
+        return metrics
+    es = stats["engines"]
+
+    # -- one caller: added latency over the fsync floor
+    views = {"all": (tether, anchor), "ad": (subset(tether, run.keep), subset(anchor, run.keep))}
+    for sub, (t_e, a_e) in views.items():
+        diffs = _differences(t_e, a_e)
+        added = statistics.median(diffs)
+        ratio, ratios = round_ratio(t_e, a_e)
+        t_med = statistics.median(t_e.pooled()) / 1000
+        a_med = statistics.median(a_e.pooled()) / 1000
+        metrics.append(
+            Metric(
+                "pipeline",
+                f"decide, 1 caller, median, {SUBSETS[sub]}: added over the bare commit",
+                fmt_us(t_med),
+                f"{fmt_us(a_med)} (INSERT+COMMIT)",
+                f"+{added:,.0f} µs ({ratio:.2f}x)",
+                f"≤ +{TARGET_ADDED_US:.0f} µs",
+                added <= TARGET_ADDED_US and tether.status == "ok",
+                {"added_us_per_round": diffs, "added_us": added, "ratio_per_round": ratios},
+            )
+        )
+    ledger = engines["ledger"]
+    if ledger.measured:
+        diffs = _differences(ledger, anchor)
+        ratio, ratios = round_ratio(ledger, anchor)
+        metrics.append(
+            Metric(
+                "pipeline",
+                "context: ledger.append of the same record (no pipeline) over the bare commit",
+                fmt_us(statistics.median(ledger.pooled()) / 1000),
+                fmt_us(statistics.median(anchor.pooled()) / 1000),
+                f"+{statistics.median(diffs):,.0f} µs ({ratio:.2f}x)",
+                "—",
+                None,
+                {"added_us_per_round": diffs, "ratio_per_round": ratios},
+            )
+        )
+    for what, label in (("evaluate", "Policy.evaluate"), ("breaker", "breakers.check")):
+        after = stats["cold"][f"{what}_after_commit"]["median_us"]
+        hot = stats["cold"][f"{what}_hot"]["median_us"]
+        metrics.append(
+            Metric(
+                "pipeline",
+                f"context: {label} alone, right after a bare fsync commit vs in a hot loop",
+                fmt_us(after),
+                f"{fmt_us(hot)} (hot loop)",
+                f"{after / hot:.2f}x",
+                "—",
+                None,
+                {
+                    "after_commit": stats["cold"][f"{what}_after_commit"],
+                    "hot": stats["cold"][f"{what}_hot"],
+                },
+            )
+        )
+    for sub in SUBSETS:
+        t_s = es["tether"] if sub == "all" else es["tether"]["allow_deny"]
+        a_s = es["anchor"] if sub == "all" else es["anchor"]["allow_deny"]
+        t_p99, a_p99 = t_s["p99_us"], a_s["p99_us"]
+        metrics.append(
+            Metric(
+                "pipeline",
+                f"decide, 1 caller, p99, {SUBSETS[sub]}",
+                fmt_us(t_p99),
+                fmt_us(a_p99),
+                f"+{t_p99 - a_p99:,.0f} µs ({t_p99 / a_p99:.2f}x)",
+                "—",
+                None,
+            )
+        )
+
+    # -- many callers
+    for key, cs in stats["concurrent"].items():
+        kind, sub = key.split(":")
+        label = CONCURRENT_LABELS[kind]
+        batch = f" (mean batch {cs['mean_batch']:.1f})" if cs["mean_batch"] else ""
+        metrics.append(
+            Metric(
+                "concurrent",
+                f"{label.format(n=callers)}, durable, {SUBSETS[sub]}",
+                f"{cs['rate_median']:,.0f} /s{batch}",
+                f"{cs['anchor_rate_median']:,.0f} /s (executemany, 1 txn)",
+                f"{cs['share_of_anchor']:.1%}",
+                f"≥ {TARGET_RATE:,.0f} /s",
+                cs["rate_median"] >= TARGET_RATE,
+                {k: v for k, v in cs.items() if k != "rounds"},
+            )
+        )
+
+    # -- against AGT govern()
+    agt = engines["agt_govern"]
+    t_async = engines["tether_async"]
+    target = f"≥ {TARGET_OVERHEAD_FACTOR:.0f}x"
+    if agt.measured:
+        views_agt = {
+            "all": (tether, anchor, t_async, agt),
+            "ad": tuple(subset(e, run.keep) for e in (tether, anchor, t_async, agt)),
+        }
+        t_e, _, _, g_e = views_agt["all"]
+        factor, rounds = round_ratio(g_e, t_e)
+        metrics.append(
+            Metric(
+                "agt-pipeline",
+                "AGT govern() ÷ tether decide with its durable record (fsync included), all",
+                fmt_us(statistics.median(t_e.pooled()) / 1000),
+                fmt_us(statistics.median(g_e.pooled()) / 1000),
+                f"{factor:.2f}x",
+                "—",
+                None,
+                {"agt_over_tether_per_round": rounds},
+            )
+        )
+        before = stats["stages"]["tether"].get("before_record")
+        if before:
+            g_ad = statistics.median(views_agt["ad"][3].pooled()) / 1000
+            metrics.append(
+                Metric(
+                    "agt-pipeline",
+                    "decide without its record (total - record stage), allow/deny only, "
+                    "vs AGT govern()",
+                    fmt_us(before["median_us"]),
+                    fmt_us(g_ad),
+                    f"{g_ad / before['median_us']:.1f}x lower",
+                    "—",
+                    None,
+                    {"before_record_us": before, "agt_allow_deny_median_us": g_ad},
+                )
+            )
+        for sub, (t_e, a_e, s_e, g_e) in views_agt.items():
+            overhead = _differences(t_e, a_e)
+            g_med = round_medians_us(g_e)
+            per_round = [g / o if o > 0 else math.inf for g, o in zip(g_med, overhead, strict=True)]
+            f_over = statistics.median(per_round)
+            metrics.append(
+                Metric(
+                    "agt-pipeline",
+                    f"in-process overhead (durable decide - bare commit) vs AGT govern(), "
+                    f"{SUBSETS[sub]}",
+                    f"{statistics.median(overhead):,.0f} µs",
+                    fmt_us(statistics.median(g_med)),
+                    f"{f_over:.1f}x lower",
+                    target,
+                    f_over >= TARGET_OVERHEAD_FACTOR,
+                    {"overhead_us_per_round": overhead, "agt_over_overhead_per_round": per_round},
+                )
+            )
+            f_async, r_async = round_ratio(g_e, s_e)
+            metrics.append(
+                Metric(
+                    "agt-pipeline",
+                    f"decide with durability=async vs AGT govern(), {SUBSETS[sub]}",
+                    fmt_us(statistics.median(s_e.pooled()) / 1000),
+                    fmt_us(statistics.median(g_e.pooled()) / 1000),
+                    f"{f_async:.1f}x lower",
+                    target,
+                    f_async >= TARGET_OVERHEAD_FACTOR,
+                    {"agt_over_tether_async_per_round": r_async},
+                )
+            )
+    else:
+        ref = REFERENCE_US["agt_govern"][0]
+        overhead = statistics.median(_differences(tether, anchor))
+        s_med = statistics.median(t_async.pooled()) / 1000
+        for name, value in (
+            ("in-process overhead (durable decide - bare commit)", overhead),
+            ("decide with durability=async", s_med),
+        ):
+            metrics.append(
+                Metric(
+                    "agt-pipeline",
+                    f"{name} vs AGT govern() [REFERENCE FIGURE, not measured]",
+                    fmt_us(value),
+                    f"{fmt_us(ref)} (allow path), reference",
+                    f"{ref / value:.1f}x lower (vs reference)",
+                    target,
+                    None,
+                    {"reference_only": True, "why_not_measured": agt.reason},
+                )
+            )
+    return metrics
+
+
+def render_pipeline(run: PipelineRun, stats: dict[str, Any], console: Console, title: str) -> None:
+    table = Table(title=title)
+    for col, justify in (
+        ("engine", "left"),
+        ("check", "center"),
+        ("median", "right"),
+        ("p99", "right"),
+        ("round medians", "right"),
+        ("allow/deny only", "right"),
+        ("allow / deny / approval", "right"),
+        ("÷ anchor (median)", "right"),
+    ):
+        table.add_column(col, justify=justify)  # type: ignore[arg-type]
+    es = stats["engines"]
+    anchor = es.get("anchor")
+    for name in ("anchor", "ledger", "tether", "tether_async", "agt_govern"):
+        engine = run.engines[name]
+        if name not in es:
+            table.add_row(escape(PIPE_LABELS[name]), "—", "not measured",
+                          escape(engine.reason[:60]), "", "", "", "")  # fmt: skip
+            continue
+        s = es[name]
+        check = "—" if name in ("anchor", "ledger") else (
+            "[green]ok[/]" if engine.check.get("passed") else "[red]FAILED[/]"
+        )  # fmt: skip
+        by = s["median_by_effect_us"]
+        table.add_row(
+            escape(PIPE_LABELS[name]),
+            check,
+            fmt_us(s["median_us"]),
+            fmt_us(s["p99_us"]),
+            fmt_range(min(s["round_medians_us"]), max(s["round_medians_us"])),
+            fmt_us(s["allow_deny"]["median_us"]),
+            " / ".join(f"{by[e]:,.0f}" if e in by else "—" for e in EFFECTS),
+            f"{s['median_us'] / anchor['median_us']:.2f}x" if anchor else "—",
+        )
+    console.print(table)
+
+    table = Table(title="where the time goes: stage medians from Decision.latency_us (µs)")
+    for col in ("stage", "durable: median", "p99", "share", "async: median", "p99 ", "share "):
+        table.add_column(col, justify="left" if col == "stage" else "right")
+    st = stats["stages"]
+    for stage in (*STAGES, "total", *EXTRA_STAGES):
+        cells: list[str] = [EXTRA_STAGES.get(stage, stage)]
+        for name in ("tether", "tether_async"):
+            s = st.get(name, {}).get(stage)
+            cells += (
+                [f"{s['median_us']:,.0f}", f"{s['p99_us']:,.0f}", f"{s['share']:.0%}"]
+                if s
+                else ["—", "—", "—"]
+            )
+        table.add_row(*cells)
+    console.print(table)
+
+    table = Table(title="many callers, durable records, group commit")
+    for col in ("callers", "requests", "rate (median)", "round rates", "mean batch",
+                "executemany, same rows", "outcomes"):  # fmt: skip
+        table.add_column(col, justify="left" if col in ("callers", "outcomes") else "right")
+    for key, cs in stats["concurrent"].items():
+        kind, sub = key.split(":")
+        table.add_row(
+            escape(CONCURRENT_LABELS[kind].format(n=run.info["callers"])),
+            SUBSETS[sub],
+            f"{cs['rate_median']:,.0f} /s",
+            f"{min(cs['rates']):,.0f}-{max(cs['rates']):,.0f}",
+            f"{cs['mean_batch']:.1f}" if cs["mean_batch"] else "—",
+            f"{cs['anchor_rate_median']:,.0f} /s",
+            escape(", ".join(f"{k} {v}" for k, v in sorted(cs["outcomes"].items()))),
+        )
+    console.print(table)
+
+
+# =======================================================================================
 # Output
 # =======================================================================================
 
@@ -699,21 +1302,45 @@ def machine_info() -> dict[str, Any]:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
-        description="tether policy decision benchmark (W1): tether vs one-program CEL, "
-        "plain Python and Microsoft's Agent Governance Toolkit.",
+        description="tether decision benchmark (W1): the policy step against one-program "
+        "CEL, plain Python and Microsoft's Agent Governance Toolkit; then the whole "
+        "pipeline against a bare SQLite commit, with 32 callers, and against AGT govern().",
     )
     p.add_argument(
-        "--quick", action="store_true", help="smoke run: 3 rounds, 3,000 decisions per engine"
+        "--quick",
+        action="store_true",
+        help="smoke run: 3 rounds, 3,000 policy decisions and 1,800 pipeline decisions "
+        "per engine, 32 x 50 concurrent",
     )
     p.add_argument("--rounds", type=int, default=None, help="alternating rounds (default 5)")
     p.add_argument(
         "--decisions",
         type=int,
         default=None,
-        help="timed decisions per engine, over all rounds (default 20,000)",
+        help="timed policy decisions per engine, over all rounds (default 20,000)",
     )
     p.add_argument(
         "--warmup", type=int, default=None, help="untimed calls before each round (default 500)"
+    )
+    p.add_argument(
+        "--pipeline-decisions",
+        type=int,
+        default=None,
+        help="timed whole-pipeline decisions per engine, over all rounds (default 10,000: "
+        "each round goes once through the 2,000 requests)",
+    )
+    p.add_argument(
+        "--pipeline-warmup",
+        type=int,
+        default=None,
+        help="untimed pipeline calls before each round (default 200)",
+    )
+    p.add_argument("--callers", type=int, default=32, help="concurrent callers (default 32)")
+    p.add_argument(
+        "--per-caller",
+        type=int,
+        default=None,
+        help="decisions per concurrent caller per round (default 200)",
     )
     p.add_argument("--seed", type=int, default=SEED, help="seed of the W1 requests")
     p.add_argument("--no-agt", action="store_true", help="skip the Agent Governance Toolkit")
@@ -723,6 +1350,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help=f"python of a venv with {AGT_REQUIREMENT} (default ${AGT_ENV}, else "
         f"{AGT_VENV}/bin/python, created and installed on first use)",
     )
+    only = p.add_mutually_exclusive_group()
+    only.add_argument("--no-pipeline", action="store_true", help="the policy step only")
+    only.add_argument(
+        "--pipeline-only", action="store_true", help="the whole pipeline only (no policy step)"
+    )
+    p.add_argument(
+        "--workdir",
+        default=None,
+        help="where the pipeline's databases go (a temporary directory inside it; "
+        "default: the system's temporary directory)",
+    )
+    p.add_argument("--keep", action="store_true", help="keep the pipeline's databases")
     p.add_argument("--no-save", action="store_true", help="don't write bench/results/")
     p.add_argument("--note", default="", help="free text stored in the JSON (e.g. what src)")
     args = p.parse_args(argv)
@@ -730,12 +1369,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "rounds": 3 if args.quick else 5,
         "decisions": 3000 if args.quick else 20_000,
         "warmup": 200 if args.quick else 500,
+        "pipeline_decisions": 1800 if args.quick else 10_000,
+        "pipeline_warmup": 100 if args.quick else 200,
+        "per_caller": 50 if args.quick else 200,
     }
     for key, value in defaults.items():
         if getattr(args, key) is None:
             setattr(args, key, value)
     if args.rounds < 1 or args.decisions < args.rounds:
         p.error("need --rounds >= 1 and --decisions >= --rounds")
+    if args.pipeline_decisions < args.rounds or args.callers < 1 or args.per_caller < 1:
+        p.error("need --pipeline-decisions >= --rounds, --callers >= 1, --per-caller >= 1")
     return args
 
 
@@ -754,6 +1398,55 @@ def in_process_engines(
     )
 
 
+def start_agt(
+    args: argparse.Namespace,
+    engines: dict[str, Engine],
+    reference: Sequence[tuple[str, list[str]]],
+    count: int,
+    log: Console,
+) -> tuple[AgtChild | None, dict[str, Any]]:
+    """Start the toolkit's process (installing it if need be) and check its outcomes."""
+    for name in ("agt_engine", "agt_govern"):
+        engines[name] = Engine(
+            name, "subprocess (AGT venv)", status="unavailable", reason="skipped (--no-agt)"
+        )
+    if args.no_agt:
+        return None, {"requirement": AGT_REQUIREMENT, "status": "skipped (--no-agt)"}
+    child: AgtChild | None = None
+    python, why = find_agt_python(args, log)
+    if python is not None:
+        try:
+            child = AgtChild(python, W1_PATH, args.seed, count)
+            if not child.hello.get("ok"):
+                why = f"the toolkit failed on the W1 policy: {child.hello.get('error')}"
+        except (OSError, RuntimeError, ValueError) as exc:
+            why = f"could not start the toolkit's process: {exc}"
+        if why and child is not None:
+            child.close()
+            child = None
+    if child is None:
+        log.print(f"AGT not measured: {why}")
+        for name in ("agt_engine", "agt_govern"):
+            engines[name].reason = why
+        return None, {"requirement": AGT_REQUIREMENT, "status": "unavailable", "reason": why}
+    hello = child.hello
+    for name in ("agt_engine", "agt_govern"):
+        engine = engines[name]
+        engine.status = "ok"
+        got = [(e, r) for e, r in hello["outcomes"][name]]
+        engine.check = check_engine(got, reference, rules="one")
+        if not engine.check["passed"]:
+            engine.status = "failed"
+            engine.reason = f"{engine.check['effect_mismatches']} effect mismatches"
+    return child, {
+        "requirement": AGT_REQUIREMENT,
+        "status": "measured",
+        "python": str(python),
+        "versions": hello["versions"],
+        "policy_rules": hello["policy_rules"],
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     console = Console(width=None if sys.stdout.isatty() else 160)
@@ -762,6 +1455,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     started = dt.datetime.now(dt.UTC)
     load_at_start = os.getloadavg()
+    git = git_info()  # at the start: the commit may move while the benchmark runs
     w1 = load_w1()
     requests = w1.requests(REQUESTS, args.seed)
     reference = [w1.reference(r) for r in requests]
@@ -783,47 +1477,7 @@ def main(argv: list[str] | None = None) -> int:
             engine.status = "failed"
             engine.reason = f"{engine.check['effect_mismatches']} effect mismatches"
         engines[name] = engine
-
-    agt_info: dict[str, Any] = {"requirement": AGT_REQUIREMENT, "status": "skipped (--no-agt)"}
-    child: AgtChild | None = None
-    for name in ("agt_engine", "agt_govern"):
-        engines[name] = Engine(
-            name, "subprocess (AGT venv)", status="unavailable", reason="skipped (--no-agt)"
-        )
-    if not args.no_agt:
-        python, why = find_agt_python(args, log)
-        if python is not None:
-            try:
-                child = AgtChild(python, W1_PATH, args.seed, len(requests))
-                if not child.hello.get("ok"):
-                    why = f"the toolkit failed on the W1 policy: {child.hello.get('error')}"
-            except (OSError, RuntimeError, ValueError) as exc:
-                why = f"could not start the toolkit's process: {exc}"
-            if why and child is not None:
-                child.close()
-                child = None
-        if child is None:
-            agt_info = {"requirement": AGT_REQUIREMENT, "status": "unavailable", "reason": why}
-            log.print(f"AGT not measured: {why}")
-            for name in ("agt_engine", "agt_govern"):
-                engines[name].reason = why
-        else:
-            hello = child.hello
-            agt_info = {
-                "requirement": AGT_REQUIREMENT,
-                "status": "measured",
-                "python": str(python),
-                "versions": hello["versions"],
-                "policy_rules": hello["policy_rules"],
-            }
-            for name, kind in (("agt_engine", "one"), ("agt_govern", "one")):
-                engine = engines[name]
-                engine.status = "ok"
-                got = [(e, r) for e, r in hello["outcomes"][name]]
-                engine.check = check_engine(got, reference, rules=kind)
-                if not engine.check["passed"]:
-                    engine.status = "failed"
-                    engine.reason = f"{engine.check['effect_mismatches']} effect mismatches"
+    child, agt_info = start_agt(args, engines, reference, len(requests), log)
     for name, engine in engines.items():
         if engine.check:
             c = engine.check
@@ -839,8 +1493,9 @@ def main(argv: list[str] | None = None) -> int:
     order = [n for n in order if engines[n].status != "unavailable"]
     per_round = args.decisions // args.rounds
     overhead = [clock_overhead_ns()]
+    pipe: PipelineRun | None = None
     try:
-        for rnd in range(args.rounds):
+        for rnd in range(0 if args.pipeline_only else args.rounds):
             for name in order if rnd % 2 == 0 else order[::-1]:
                 if name.startswith("agt_"):
                     assert child is not None
@@ -853,18 +1508,30 @@ def main(argv: list[str] | None = None) -> int:
             )
             log.print(f"round {rnd + 1}/{args.rounds} medians (µs): {line}")
         overhead.append(clock_overhead_ns())
+        if not args.no_pipeline:
+            pipe = run_pipeline(args, w1, requests, effects, child, engines["agt_govern"], log)
     finally:
         if child is not None:
             child.close()
 
     stats = {name: engine_stats(e, effects) for name, e in engines.items() if e.measured}
     metrics = build_metrics(engines, stats)
+    pipe_stats: dict[str, Any] | None = None
+    if pipe is not None:
+        pipe_stats = pipeline_stats(pipe, effects)
+        metrics += pipeline_metrics(pipe, pipe_stats, args.callers)
 
+    import tether
+
+    module = str(Path(tether.__file__).resolve().parent)
     meta: dict[str, Any] = {
-        "benchmark": "W1 policy decision",
+        "benchmark": "W1 decision: policy step and whole pipeline",
         "date": started.isoformat(timespec="seconds"),
         "machine": machine_info(),
-        "git": git_info(),
+        "git": git,
+        "tree_measured": (
+            "this checkout's src/" if module.startswith(str(ROOT / "src")) else module
+        ),
         "note": args.note,
         "args": vars(args),
         "scenario": {
@@ -898,18 +1565,52 @@ def main(argv: list[str] | None = None) -> int:
             }
             for name, e in engines.items()
         },
+        "pipeline": None
+        if pipe is None or pipe_stats is None
+        else {
+            **pipe.info,
+            "targets": {
+                "added_latency_us": TARGET_ADDED_US,
+                "decisions_per_second": TARGET_RATE,
+                "agt_over_overhead": TARGET_OVERHEAD_FACTOR,
+            },
+            "engines": {
+                name: {
+                    "label": PIPE_LABELS[name],
+                    "where": e.where,
+                    "status": e.status,
+                    "reason": e.reason,
+                    "stats": pipe_stats["engines"].get(name),
+                }
+                for name, e in pipe.engines.items()
+            },
+            "stages": pipe_stats["stages"],
+            "outcomes_timed": pipe_stats["outcomes"],
+            "concurrent": pipe_stats["concurrent"],
+            "cold_probe": pipe_stats["cold"],
+        },
         "metrics": [vars(m) for m in metrics],
     }
 
     cores = meta["machine"]["cores"]
     note = f"{cores} cores, {meta['machine']['cpu']}"
-    render_engines(
-        engines,
-        stats,
-        console,
-        f"W1 policy decision: {per_round * args.rounds:,} decisions per engine in "
-        f"{args.rounds} rounds — {meta['date']} — {note}",
-    )
+    if not args.pipeline_only:
+        render_engines(
+            engines,
+            stats,
+            console,
+            f"W1 policy decision: {per_round * args.rounds:,} decisions per engine in "
+            f"{args.rounds} rounds — {meta['date']} — {note}",
+        )
+    if pipe is not None and pipe_stats is not None:
+        n = pipe.info["decisions_per_round"] * args.rounds
+        render_pipeline(
+            pipe,
+            pipe_stats,
+            console,
+            f"W1 whole pipeline, 1 caller: {n:,} decisions per engine in {args.rounds} rounds "
+            f"— SQLite {sqlite3.sqlite_version} on {pipe.info['filesystem']}",
+        )
     render_metrics(metrics, console, "tether against its anchors and targets")
     if agt_info["status"] != "measured":
         console.print(f"AGT: {agt_info['status']}: {agt_info.get('reason', '')}")
@@ -922,6 +1623,8 @@ def main(argv: list[str] | None = None) -> int:
         (RESULTS / f"decide-latest{suffix}.json").write_text(text, encoding="utf-8")
         console.print(f"saved {dated.relative_to(ROOT)}")
     failed = [n for n, e in engines.items() if e.status == "failed"]
+    if pipe is not None:
+        failed += [f"pipeline {n}" for n, e in pipe.engines.items() if e.status == "failed"]
     return 1 if failed else 0
 
 
