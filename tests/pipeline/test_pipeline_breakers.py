@@ -77,6 +77,8 @@ def test_a_failed_probe_reopens(gov: Tether, clock: FrozenClock) -> None:
 
 
 def test_breaker_state_is_shared_by_two_processes(gov: Tether, settings: Settings) -> None:
+    inputs = {"to": "a@example.com"}
+    assert gov.decide("support-bot", "send_email", actor="agent:support", inputs=inputs).allowed
     script = (
         "import sys\n"
         "from tether import Settings, Tether\n"

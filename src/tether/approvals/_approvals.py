@@ -22,6 +22,7 @@ import secrets
 import threading
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -59,6 +60,7 @@ class Approval:
     resolved_at: float | None
     ledger_index: int
     votes: tuple[dict[str, Any], ...] = field(default=())
+    pending: Future[Any] | None = field(default=None, repr=False, compare=False)
 
     @property
     def open(self) -> bool:
@@ -105,8 +107,14 @@ class Approvals:
         reasons: Sequence[str],
         request: dict[str, Any],
         inputs_digest: str,
+        wait: bool = True,
     ) -> Approval:
-        """Open an approval for a decision whose verdict was require_approval."""
+        """Open an approval for a decision whose verdict was require_approval.
+
+        With ``wait=False`` the ``approval.requested`` entry is queued and the
+        approval's ``pending`` future completes when it commits (the pipeline then
+        records the decision behind it, in the same or the next group commit).
+        """
         if not requirements:
             raise InvalidInput("an approval needs at least one requirement")
         now = self._t.clock.now().timestamp()
@@ -133,11 +141,20 @@ class Approvals:
             "action": action, "requester": requester, "requirements": levels,
             "deadline": deadline, "reason": reason, "request": request,
         }  # fmt: skip
+        mutation = repo.create(approval_id, decision_id, system, action, requester, reqs,
+                               deadline, reason, request, now)  # fmt: skip
+        subject = f"approval/{approval_id}"
+        if not wait:
+            pending = self._t.ledger.append(
+                "approval.requested", requester, payload, subject=subject, mutation=mutation,
+                durability="async",
+            )  # fmt: skip
+            return Approval(approval_id, decision_id, system, action, requester, "pending", 0,
+                            reqs, deadline, reason, request, now, now, None, -1,
+                            pending=pending)  # fmt: skip
         entry = self._t.ledger.append(
-            "approval.requested", requester, payload, subject=f"approval/{approval_id}",
-            mutation=repo.create(approval_id, decision_id, system, action, requester, reqs,
-                                 deadline, reason, request, now),
-        )  # fmt: skip
+            "approval.requested", requester, payload, subject=subject, mutation=mutation
+        )
         return Approval(approval_id, decision_id, system, action, requester, "pending", 0,
                         reqs, deadline, reason, request, now, now, None, entry.index)  # fmt: skip
 

@@ -1,9 +1,10 @@
 """Circuit breakers and kill switches, per system, action and agent.
 
-State lives in the database, so every process agrees: the pipeline reads the
+State lives in the database, so every process agrees: the pipeline consults the
 breakers of a decision's system, action and agent on every decision (a kill switch
-stops the next action everywhere). Failure counting is per process (consecutive
-failures and an error-rate window); a trip is shared at once.
+stops the next action everywhere; on SQLite a change is signalled through a small
+``<database>-breakers`` file, see :meth:`Breakers._rows`). Failure counting is per
+process (consecutive failures and an error-rate window); a trip is shared at once.
 
 An action's breaker opens after ``TETHER_BREAKER_FAILURES`` consecutive failures
 or when its error rate in a window reaches ``TETHER_BREAKER_ERROR_RATE``; a system's
@@ -16,7 +17,11 @@ until a person resets it. Trips and resets are ledger entries with actor and rea
 
 from __future__ import annotations
 
+import builtins
+import contextlib
+import os
 import threading
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -82,6 +87,15 @@ class Breakers:
         self.cooldown = s.breaker_cooldown
         self._counters: dict[str, _Counter] = {}
         self._lock = threading.Lock()
+        self._ttl = s.cache_seconds
+        self._cache: tuple[tuple[int, ...], float, dict[str, repo.BreakerRow]] | None = None
+        url = tether.store.engine.url
+        database = url.database or ""
+        self._epoch: str | None = (
+            database + "-breakers"
+            if tether.store.dialect == "sqlite" and database not in ("", ":memory:")
+            else None
+        )
 
     # -- people -----------------------------------------------------------------------
 
@@ -120,7 +134,7 @@ class Breakers:
 
     def check(self, keys: Sequence[str]) -> Check:
         """Whether a call guarded by ``keys`` may go ahead now."""
-        rows = repo.read_hot(self._t.store.hot, keys)
+        rows = self._rows(keys)
         if not rows:
             return _CLEAR
         now = self._t.clock.now().timestamp()
@@ -136,6 +150,7 @@ class Breakers:
             ):
                 with self._t.store.write() as conn:
                     won = repo.take_probe(conn, row.key, row.generation, now)
+                self._changed()
                 if won:
                     probes.append(row.key)
                     continue
@@ -190,11 +205,51 @@ class Breakers:
     def _set(self, key: str, state: str, *, manual: bool, actor: str, reason: str) -> None:
         now = self._t.clock.now().timestamp()
         kind = "breaker.tripped" if state == "open" else "breaker.reset"
-        self._t.ledger.append(
-            kind, actor, {"breaker": key, "state": state, "manual": manual, "reason": reason},
-            subject=f"breaker/{key}",
-            mutation=repo.set_state(key, state, manual=manual, reason=reason, now=now),
-        )  # fmt: skip
+        try:
+            self._t.ledger.append(
+                kind, actor, {"breaker": key, "state": state, "manual": manual, "reason": reason},
+                subject=f"breaker/{key}",
+                mutation=repo.set_state(key, state, manual=manual, reason=reason, now=now),
+            )  # fmt: skip
+        finally:
+            self._changed()
+
+    # -- reading fast -----------------------------------------------------------------------
+
+    def _rows(self, keys: Sequence[str]) -> builtins.list[repo.BreakerRow]:
+        """The stored breakers among ``keys``.
+
+        On a SQLite file, every process touches ``<database>-breakers`` after changing
+        a breaker; a reader reloads the (small) table only when that file changed or
+        ``TETHER_CACHE_SECONDS`` passed, which turns a read per decision (~20-90 µs
+        right after a commit) into a ``stat`` (~1 µs). Elsewhere it reads every time.
+        """
+        if self._epoch is None:
+            return repo.read_hot(self._t.store.hot, keys)
+        try:
+            st = os.stat(self._epoch)
+            seen: tuple[int, ...] = (st.st_mtime_ns, st.st_size, st.st_ino)
+        except FileNotFoundError:
+            seen = (0, 0, 0)
+        now = time.monotonic()
+        cache = self._cache
+        if cache is None or cache[0] != seen or now - cache[1] >= self._ttl:
+            with self._t.store.read() as conn:
+                table = {row.key: row for row in repo.read_all(conn)}
+            cache = self._cache = (seen, now, table)
+        table = cache[2]
+        return [table[k] for k in keys if k in table] if table else []
+
+    def _changed(self) -> None:
+        """Tell every process (and this one) that the breakers changed."""
+        self._cache = None
+        if self._epoch is None:
+            return
+        # On failure the TTL still bounds how stale other processes get.
+        with contextlib.suppress(OSError), open(self._epoch, "ab") as f:
+            if f.tell() > 4096:
+                f.truncate(0)
+            f.write(b".")
 
 
 def _check_key(key: str) -> str:

@@ -123,6 +123,7 @@ class _Attempt:
     keys: tuple[str, ...] = ()
     exc: BaseException | None = None  # what the governed function raised
     out_guards: tuple[Guardrail, ...] = ()  # the policy's output guardrails for the action
+    pending: Future[Any] | None = None  # the approval.requested entry, queued
 
     def lap(self, stage: str, since: int) -> int:
         now = time.perf_counter_ns()
@@ -485,8 +486,9 @@ class Pipeline:
             approval = self._t.approvals.request(
                 decision_id=a.id, system=a.system, action=a.action, requester=a.actor_id,
                 requirements=verdict.approvals, reasons=verdict.reasons,
-                request=self._redacted(a), inputs_digest=_digest(a.inputs),
+                request=self._redacted(a), inputs_digest=_digest(a.inputs), wait=False,
             )  # fmt: skip
+            a.pending = approval.pending
             a.lap("approval", t)
             return self._verdict(a, "pending_approval", approval_id=approval.id)
         return self._verdict(a, "allowed")
@@ -598,6 +600,8 @@ class Pipeline:
         future = self._t.ledger.record(
             "decision", d.actor, self._payload(a, d), subject=f"system/{d.system}/action/{d.action}"
         )
+        if a.pending is not None:  # an approval id is only handed out once it exists
+            a.pending.result()
         if not future.done():  # TETHER_DURABILITY=async: the writer commits it shortly
             return replace(self._recorded(a, d, -1, t), record=future)
         return self._recorded(a, d, future.result().index, t)
@@ -606,10 +610,14 @@ class Pipeline:
         t = time.perf_counter_ns()
         subject = f"system/{d.system}/action/{d.action}"
         payload = self._payload(a, d)
-        if self._t.ledger.durability == "durable":
-            entry = await self._t.ledger.append_async("decision", d.actor, payload, subject=subject)
-        else:
-            entry = self._t.ledger.record("decision", d.actor, payload, subject=subject).result()
+        if self._t.ledger.durability != "durable":
+            future = self._t.ledger.record("decision", d.actor, payload, subject=subject)
+            if a.pending is not None:  # an approval id is only handed out once it exists
+                await asyncio.wrap_future(a.pending)
+            return replace(self._recorded(a, d, -1, t), record=future)
+        entry = await self._t.ledger.append_async("decision", d.actor, payload, subject=subject)
+        if a.pending is not None:
+            await asyncio.wrap_future(a.pending)
         return self._recorded(a, d, entry.index, t)
 
     def _recorded(self, a: _Attempt, d: Decision, index: int, t: int) -> Decision:
