@@ -257,3 +257,15 @@ def test_a_bad_guardrail_spec_is_a_load_error_with_its_position() -> None:
     )
     with pytest.raises(PolicyError, match=r"guarded\.yaml:\d+:\d+: regex guardrail: unknown key"):
         Policy.from_text(text, "guarded.yaml")
+
+
+def test_inputs_that_are_not_plain_json_are_recorded_converted(gov: Tether) -> None:
+    class Customer:
+        def __repr__(self) -> str:
+            return "Customer(c9)"
+
+    d = gov.decide("support-bot", "read_customer", actor="agent:support",
+                   inputs={"customer": "c9", "tags": ("vip", "eu"), "obj": Customer()})  # fmt: skip
+    assert gov.ledger.get(d.ledger_index).payload["inputs"] == {
+        "customer": "c9", "tags": ["vip", "eu"], "obj": "Customer(c9)",
+    }  # fmt: skip

@@ -597,9 +597,14 @@ class Pipeline:
 
     def _record(self, a: _Attempt, d: Decision) -> Decision:
         t = time.perf_counter_ns()
-        future = self._t.ledger.record(
-            "decision", d.actor, self._payload(a, d), subject=f"system/{d.system}/action/{d.action}"
-        )
+        subject = f"system/{d.system}/action/{d.action}"
+        try:
+            future = self._t.ledger.record(
+                "decision", d.actor, self._payload(a, d), subject=subject
+            )
+        except InvalidInput:  # inputs that are not plain JSON: record them converted
+            payload = self._payload(a, d, convert=True)
+            future = self._t.ledger.record("decision", d.actor, payload, subject=subject)
         if a.pending is not None:  # an approval id is only handed out once it exists
             a.pending.result()
         if not future.done():  # TETHER_DURABILITY=async: the writer commits it shortly
@@ -609,13 +614,23 @@ class Pipeline:
     async def _record_async(self, a: _Attempt, d: Decision) -> Decision:
         t = time.perf_counter_ns()
         subject = f"system/{d.system}/action/{d.action}"
-        payload = self._payload(a, d)
         if self._t.ledger.durability != "durable":
-            future = self._t.ledger.record("decision", d.actor, payload, subject=subject)
+            try:
+                payload = self._payload(a, d)
+                future = self._t.ledger.record("decision", d.actor, payload, subject=subject)
+            except InvalidInput:  # inputs that are not plain JSON: record them converted
+                payload = self._payload(a, d, convert=True)
+                future = self._t.ledger.record("decision", d.actor, payload, subject=subject)
             if a.pending is not None:  # an approval id is only handed out once it exists
                 await asyncio.wrap_future(a.pending)
             return replace(self._recorded(a, d, -1, t), record=future)
-        entry = await self._t.ledger.append_async("decision", d.actor, payload, subject=subject)
+        try:
+            entry = await self._t.ledger.append_async(
+                "decision", d.actor, self._payload(a, d), subject=subject
+            )
+        except InvalidInput:
+            payload = self._payload(a, d, convert=True)
+            entry = await self._t.ledger.append_async("decision", d.actor, payload, subject=subject)
         if a.pending is not None:
             await asyncio.wrap_future(a.pending)
         return self._recorded(a, d, entry.index, t)
@@ -632,15 +647,20 @@ class Pipeline:
                 continue
         return final
 
-    def _payload(self, a: _Attempt, d: Decision) -> dict[str, Any]:
+    def _payload(self, a: _Attempt, d: Decision, *, convert: bool = False) -> dict[str, Any]:
+        """The decision record; ``convert`` turns non-JSON inputs (tuples, numpy
+        scalars, objects) into JSON first (only needed when the plain one fails)."""
         redacted = self._redacted(a)
+        inputs, context = redacted["action"]["args"], redacted["context"]
+        if convert:
+            inputs, context = _jsonable(inputs), _jsonable(context)
         payload: dict[str, Any] = {
             "id": d.id,
             "system": d.system,
             "action": d.action,
             "actor": d.actor,
-            "inputs": _jsonable(redacted["action"]["args"]),
-            "context": _jsonable(redacted["context"]),
+            "inputs": inputs,
+            "context": context,
             "effect": d.effect,
             "outcome": d.outcome,
             "rules": list(d.rules),
