@@ -18,7 +18,6 @@ never approve its own request; each requirement needs ``count`` distinct people.
 from __future__ import annotations
 
 import builtins
-import secrets
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -26,6 +25,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from tether._ids import new_id
 from tether.errors import Conflict, InvalidInput, NotFound
 from tether.store import approval_repo as repo
 
@@ -134,7 +134,7 @@ class Approvals:
         ]  # fmt: skip
         reqs = {"rules": levels, "digest": inputs_digest}
         deadline = _deadline(reqs, 0, now)
-        approval_id = "apr_" + secrets.token_hex(8)
+        approval_id = new_id("apr_")
         reason = "; ".join(reasons)
         payload = {
             "approval": approval_id, "decision": decision_id, "system": system,

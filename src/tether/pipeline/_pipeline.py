@@ -16,7 +16,6 @@ import asyncio
 import functools
 import hashlib
 import inspect
-import secrets
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -25,6 +24,7 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
+from tether._ids import new_id
 from tether.errors import (
     ActionDenied,
     ApprovalRequired,
@@ -697,7 +697,7 @@ class Pipeline:
 
 
 def _new_id() -> str:
-    return "dec_" + secrets.token_hex(10)
+    return new_id("dec_")
 
 
 def _first_line(exc: BaseException) -> str:

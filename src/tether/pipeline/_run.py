@@ -10,13 +10,13 @@ run alone.
 
 from __future__ import annotations
 
-import secrets
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from tether._ids import new_id
 from tether.errors import ActionDenied, ApprovalRequired, InvalidInput, RunStopped
 
 if TYPE_CHECKING:
@@ -67,7 +67,7 @@ class Run:
         self.workflow = workflow
         self.system = system
         self.actor = actor
-        self.id = run_id or "run_" + secrets.token_hex(8)
+        self.id = run_id or new_id("run_")
         self.max_actions = max_actions
         self.max_cost = max_cost
         self.max_duration = max_duration
