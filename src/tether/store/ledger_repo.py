@@ -226,6 +226,21 @@ class AppendTransaction:
     def apply(self, mutation: Mutation, index: int) -> str | None:
         """Run ``mutation`` for the entry at ``index``; return why it failed (undone)."""
         cur = self._cur
+        statements = mutation.statements
+        if not self._pg and len(statements) == 1 and statements[0].sql.startswith("INSERT"):
+            # SQLite: one INSERT (or upsert) of one row succeeds or fails whole without
+            # aborting the transaction, so it needs no savepoint (PostgreSQL aborts).
+            st = statements[0]
+            params = tuple(index if p is ENTRY_INDEX else p for p in st.params)
+            try:
+                cur.execute(st.sql, params)
+            except Exception as exc:
+                if not _is_integrity_error(exc):
+                    raise
+                return f"{mutation.conflict} ({' '.join(str(exc).split())})"
+            if st.expect_rows is not None and cur.rowcount != st.expect_rows:
+                return mutation.conflict
+            return None
         cur.execute("SAVEPOINT tether_mutation")
         try:
             for st in mutation.statements:
