@@ -113,3 +113,13 @@ def test_float_notation_edges(x: float) -> None:
 @pytest.mark.parametrize("value", [(1.5, 2), {"a": (0.5,)}, [True, 1.0, False]])
 def test_tuples_and_bools_match_the_reference(value: Any) -> None:
     assert canonical_json(value) == rfc8785.dumps(value)
+
+
+@pytest.mark.parametrize(
+    "x",
+    [1e-5, 9.99e-6, 1.5e-6, 1e-6, 1e-7, 0.1, 1.5, 100.0, -0.0, 123456789.125, 1e15, 1e15 + 0.5,
+     1e16, 2.0**53, 1e20, 1e21, 1.7976931348623157e308, 5e-324, -2.5e-7],
+)  # fmt: skip
+def test_floats_at_the_notation_boundaries_match_the_reference(x: float) -> None:
+    for value in (x, [x], {"a": x}, {"k": [1, {"z": x, "s": "12:3e5"}], "t": "0e"}):
+        assert canonical_json(value) == rfc8785.dumps(value)

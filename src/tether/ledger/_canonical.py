@@ -5,9 +5,10 @@ decision record; ``orjson`` with sorted keys costs ~0.5 µs and writes the same 
 whenever the value holds no float, no integer beyond 2**53 and no character outside the
 Basic Multilingual Plane (JCS sorts keys by UTF-16 code units, orjson by code points;
 they differ only there). Floats differ only in notation (orjson writes ``100.0`` and
-``1e+16``, JCS ``100`` and ``10000000000000000``), so when the output holds floats each
-is re-written in JCS notation (ECMAScript ``Number::toString`` over Python's shortest
-round-trip digits) and spliced in as an ``orjson.Fragment``. A round trip catches what
+``1e16``, JCS ``100`` and ``10000000000000000``), so when the output holds a float in
+one of those notations each float is re-written in JCS notation (ECMAScript
+``Number::toString`` over Python's shortest round-trip digits) and spliced in as an
+``orjson.Fragment``; ordinary floats such as ``0.05`` or ``1234.5`` are already right. A round trip catches what
 orjson maps silently (NaN to null, tuples, UUIDs); astral keys and anything unusual go
 to ``rfc8785``. ``tests/ledger/test_canonical.py`` checks the equality with Hypothesis
 over the whole JSON data model.
@@ -31,6 +32,12 @@ _ASTRAL = re.compile(rb"[\xf0-\xf4]")
 _OPTIONS = orjson.OPT_SORT_KEYS | orjson.OPT_STRICT_INTEGER
 _INF = float("inf")
 _DIGITS = bytes.maketrans(b"123456789", b"000000000")
+# orjson and JCS write a float alike unless it is integral (orjson ``100.0``, JCS
+# ``100``) or orjson uses an exponent (below 1e-5 and from 1e16; JCS only below 1e-6
+# and from 1e21). In orjson's compact output a number follows ":", "[" or ","; this
+# finds those two forms (and, rarely, a look-alike inside a string: then the slow
+# path runs, which is always right). A bare top-level number takes the slow path.
+_NOT_JCS = re.compile(rb"[:\[,]-?\d+(?:\.0(?=[,}\]])|(?:\.\d+)?[eE])")
 
 
 def canonical_json(value: Any) -> bytes:
@@ -51,7 +58,9 @@ def canonical_json(value: Any) -> bytes:
         # (a regex costs ~4 us, walking the value ~10 us). A hit inside a string only
         # costs the walk.
         shape = out.translate(_DIGITS)
-        if b"0." in shape or b"0e" in shape or b"0E" in shape:
+        if (b"0." in shape or b"0e" in shape or b"0E" in shape) and (
+            _NOT_JCS.search(out) is not None or out[:1] in b"-0123456789"
+        ):
             out = orjson.dumps(_jcs_floats(value), option=_OPTIONS)
     except (TypeError, ValueError, orjson.JSONEncodeError):
         return _reference(value)
