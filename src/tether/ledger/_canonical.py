@@ -8,9 +8,9 @@ they differ only there). Floats differ only in notation (orjson writes ``100.0``
 ``1e16``, JCS ``100`` and ``10000000000000000``), so when the output holds a float in
 one of those notations each float is re-written in JCS notation (ECMAScript
 ``Number::toString`` over Python's shortest round-trip digits) and spliced in as an
-``orjson.Fragment``; ordinary floats such as ``0.05`` or ``1234.5`` are already right. A round trip catches what
-orjson maps silently (NaN to null, tuples, UUIDs); astral keys and anything unusual go
-to ``rfc8785``. ``tests/ledger/test_canonical.py`` checks the equality with Hypothesis
+``orjson.Fragment``; ordinary floats such as ``0.05`` or ``1234.5`` are already right.
+A round trip catches what orjson maps silently (NaN to null, tuples, UUIDs); astral
+keys and anything unusual go to ``rfc8785``. ``tests/ledger/test_canonical.py`` checks the equality with Hypothesis
 over the whole JSON data model.
 """
 
