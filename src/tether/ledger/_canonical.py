@@ -10,8 +10,8 @@ one of those notations each float is re-written in JCS notation (ECMAScript
 ``Number::toString`` over Python's shortest round-trip digits) and spliced in as an
 ``orjson.Fragment``; ordinary floats such as ``0.05`` or ``1234.5`` are already right.
 A round trip catches what orjson maps silently (NaN to null, tuples, UUIDs); astral
-keys and anything unusual go to ``rfc8785``. ``tests/ledger/test_canonical.py`` checks the equality with Hypothesis
-over the whole JSON data model.
+keys and anything unusual go to ``rfc8785``. ``tests/ledger/test_canonical.py`` checks
+the equality with Hypothesis over the whole JSON data model.
 """
 
 from __future__ import annotations
