@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from tether._ids import new_id
@@ -528,20 +528,20 @@ class Pipeline:
         if error is not None:
             if a.run is not None:
                 a.run._failed(a.action, error)
-            return replace(decision, outcome="failed", error=error, latency_us=dict(a.stages))
+            return _evolve(decision, outcome="failed", error=error, latency_us=dict(a.stages))
         if guardrails:
             checked = run_guardrails(guardrails, output)
             a.guard.extend(_phase(checked, "output"))
             a.lap("output_guardrails", t)
             if checked.blocked:
-                # the output never leaves: not returned, not recorded (only its digest)
-                return replace(
+                # the output never leaves: neither returned nor recorded
+                return _evolve(
                     decision, outcome="blocked", reasons=checked.reasons,
                     guardrails=tuple(a.guard), error="output blocked by a guardrail",
                     latency_us=dict(a.stages),
                 )  # fmt: skip
             output = checked.value
-        return replace(decision, outcome="executed", output=output, guardrails=tuple(a.guard),
+        return _evolve(decision, outcome="executed", output=output, guardrails=tuple(a.guard),
                        latency_us=dict(a.stages))  # fmt: skip
 
     def _call(
@@ -608,7 +608,7 @@ class Pipeline:
         if a.pending is not None:  # an approval id is only handed out once it exists
             a.pending.result()
         if not future.done():  # TETHER_DURABILITY=async: the writer commits it shortly
-            return replace(self._recorded(a, d, -1, t), record=future)
+            return _evolve(self._recorded(a, d, -1, t), record=future)
         return self._recorded(a, d, future.result().index, t)
 
     async def _record_async(self, a: _Attempt, d: Decision) -> Decision:
@@ -623,7 +623,7 @@ class Pipeline:
                 future = self._t.ledger.record("decision", d.actor, payload, subject=subject)
             if a.pending is not None:  # an approval id is only handed out once it exists
                 await asyncio.wrap_future(a.pending)
-            return replace(self._recorded(a, d, -1, t), record=future)
+            return _evolve(self._recorded(a, d, -1, t), record=future)
         try:
             entry = await self._t.ledger.append_async(
                 "decision", d.actor, self._payload(a, d), subject=subject
@@ -639,7 +639,7 @@ class Pipeline:
         stages = dict(a.stages)
         stages["record"] = (time.perf_counter_ns() - t) // 1000
         stages["total"] = (time.perf_counter_ns() - a.started) // 1000
-        final = replace(d, ledger_index=index, latency_us=stages)
+        final = _evolve(d, ledger_index=index, latency_us=stages)
         for monitor in self.monitors:
             try:
                 monitor(final)
@@ -756,7 +756,10 @@ def _copy(value: Any) -> Any:
 
 
 def _phase(outcome: GuardOutcome, phase: str) -> list[GuardResult]:
-    return [replace(r, guardrail=f"{phase}:{r.guardrail}") for r in outcome.results]
+    return [
+        GuardResult(f"{phase}:{r.guardrail}", r.outcome, r.reason, r.findings)
+        for r in outcome.results
+    ]
 
 
 def _limit_key(rule: str, per: str, a: _Attempt) -> str:
@@ -767,6 +770,17 @@ def _limit_key(rule: str, per: str, a: _Attempt) -> str:
         "actor_action": f"{a.actor_id}/{a.system}/{a.action}",
     }[per]
     return f"{rule}:{per}:{by}"
+
+
+_DECISION_FIELDS: tuple[str, ...] = ()
+
+
+def _evolve(d: Decision, **changes: Any) -> Decision:
+    """``dataclasses.replace`` without its per-call introspection (~4x cheaper)."""
+    global _DECISION_FIELDS
+    if not _DECISION_FIELDS:
+        _DECISION_FIELDS = tuple(f.name for f in fields(Decision))
+    return Decision(*[changes[n] if n in changes else getattr(d, n) for n in _DECISION_FIELDS])
 
 
 def _redacted_call(
