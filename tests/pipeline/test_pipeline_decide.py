@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import threading
+from collections.abc import Callable
 
 import pytest
 
-from tether import ActionDenied, ApprovalRequired, GuardrailBlocked, InvalidInput, Tether
+from tether import (
+    ActionDenied,
+    ApprovalRequired,
+    GuardrailBlocked,
+    InvalidInput,
+    RateLimited,
+    Tether,
+)
 from tether.ledger import verify_ledger
 from tether.pipeline.guardrails import Email, PaymentCard, Range
+from tether.testing import FrozenClock
 
 
 def test_an_allowed_decision_is_recorded_with_its_rules_and_policy_version(gov: Tether) -> None:
@@ -269,3 +279,63 @@ def test_inputs_that_are_not_plain_json_are_recorded_converted(gov: Tether) -> N
     assert gov.ledger.get(d.ledger_index).payload["inputs"] == {
         "customer": "c9", "tags": ["vip", "eu"], "obj": "Customer(c9)",
     }  # fmt: skip
+
+
+def test_a_rate_limit_obligation_is_a_token_bucket_on_the_tethers_clock(
+    make_tether: Callable[..., Tether], clock: FrozenClock
+) -> None:
+    from tests.pipeline.conftest import POLICY, setup_governance
+
+    from tether.policy import Policy
+
+    gov = setup_governance(make_tether())
+    limited = POLICY.replace(
+        "    effect: allow\n  - id: model-predicts",
+        "    effect: allow\n"
+        "    rate_limit: {rate: 2, period: 1m, per: actor}\n"
+        "  - id: model-predicts",
+    )
+    gov.policies.publish(Policy.from_text(limited, "limited.yaml"), actor="user:root")
+
+    def read() -> str:
+        d = gov.decide(
+            "support-bot", "read_customer", actor="agent:support", inputs={"customer": "c"}
+        )
+        return d.outcome
+
+    assert [read(), read(), read()] == ["allowed", "allowed", "rate_limited"]
+    with pytest.raises(RateLimited, match=r"retry in 30\.0 s") as info:
+        gov.decide("support-bot", "read_customer", actor="agent:support", inputs={"customer": "c"},
+                   raise_on_denial=True)  # fmt: skip
+    assert info.value.retry_after == 30.0
+    clock.advance(seconds=30)
+    assert read() == "allowed"
+
+
+def test_a_timeout_fails_the_action_and_reaches_the_caller(gov: Tether) -> None:
+    release = threading.Event()
+
+    @gov.governed("support-bot", "read_customer", actor="agent:support", timeout=0.05)
+    def slow(customer: str) -> str:
+        release.wait(30)
+        return "late"
+
+    try:
+        with pytest.raises(TimeoutError, match=r"timed out after 0\.05 s"):
+            slow("c1")
+    finally:
+        release.set()
+    last = [e for e in gov.ledger.iter_entries() if e.kind == "decision"][-1]
+    assert (last.payload["outcome"], last.payload["error"]) == ("failed", "timed out after 0.05 s")
+
+
+def test_the_caller_reports_the_outcome_of_an_action_it_ran(gov: Tether) -> None:
+    d = gov.decide("support-bot", "read_customer", actor="agent:support", inputs={"customer": "c"})
+    index = gov.pipeline.record_outcome(d, output={"tier": "gold"}, actor="agent:support")
+    entry = gov.ledger.get(index)
+    assert (entry.kind, entry.payload["decision"], entry.payload["status"]) == (
+        "decision.outcome", d.id, "executed",
+    )  # fmt: skip
+    denied = gov.decide("support-bot", "nope", actor="agent:support")
+    with pytest.raises(InvalidInput, match="it did not run"):
+        gov.pipeline.record_outcome(denied, actor="agent:support")

@@ -91,6 +91,8 @@ class Decision:
     latency_us: Mapping[str, int] = field(default_factory=dict, compare=False)
     run_id: str | None = None
     shadow: Mapping[str, Any] | None = None
+    retry_after: float | None = None
+    """Rate limited: seconds until the next token."""
     record: Future[Any] | None = field(default=None, repr=False, compare=False)
     """With ``TETHER_DURABILITY=async``: the pending ledger entry (index -1 until then)."""
 
@@ -457,11 +459,12 @@ class Pipeline:
         # rate limits (obligations of the matched rules)
         for rule_id, spec in verdict.rate_limits:
             key = _limit_key(rule_id, spec.per, a)
-            ok, retry = self.limiter.take(key, spec.rate, spec.period, spec.burst,
-                                          time.monotonic())  # fmt: skip
+            now = self._t.clock.now().timestamp()
+            ok, retry = self.limiter.take(key, spec.rate, spec.period, spec.burst, now)
             if not ok:
                 why = f"rate limit of rule {rule_id}: retry in {retry:.1f} s"
-                return self._base(a, "deny", "rate_limited", (rule_id,), (why,))
+                decision = self._base(a, "deny", "rate_limited", (rule_id,), (why,))
+                return _evolve(decision, retry_after=retry)
         # input guardrails (the policy file's for this action, then the caller's)
         declared_in, a.out_guards = published.policy.guardrails.get(a.action, ((), ()))
         if declared_in:
@@ -810,7 +813,7 @@ def _error_for(d: Decision) -> ActionDenied:
     if d.outcome == "blocked":
         return GuardrailBlocked(message, d)
     if d.outcome == "rate_limited":
-        return RateLimited(message, d)
+        return RateLimited(message, d, d.retry_after or 0.0)
     if d.outcome == "stopped":
         from tether.errors import RunStopped
 
