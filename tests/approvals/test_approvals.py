@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 
 from tether import ActionDenied, ApprovalRequired, Conflict, InvalidInput, Settings, Tether
@@ -162,3 +164,18 @@ def test_a_stale_vote_is_a_conflict_not_a_double_resolution(gov: Tether) -> None
         )  # fmt: skip
     assert gov.approvals.get(aid).state == "rejected"
     assert verify_ledger(gov.store, gov.ledger.verifier).ok
+
+
+def test_a_caller_can_block_poll_or_be_called_back(gov: Tether) -> None:
+    aid = ask(gov)
+    seen: list[str] = []
+    gov.approvals.on_resolved(aid, lambda a: seen.append(a.state))
+    assert gov.approvals.wait(aid, timeout=0.05).state == "pending"  # times out, still open
+    approver = threading.Thread(
+        target=lambda: [gov.approvals.approve(aid, approver=p) for p in ("user:lea", "user:max")]
+    )
+    approver.start()
+    resolved = gov.approvals.wait(aid, timeout=30, poll=0.01)
+    approver.join(timeout=30)
+    assert resolved.state == "approved"
+    assert seen == ["approved"]
