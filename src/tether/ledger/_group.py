@@ -88,6 +88,7 @@ class GroupCommit(Generic[T]):
         self._wake = threading.Event()
         self._writer: threading.Thread | None = None
         self._settled = threading.Condition(self._lock)
+        self._flushing = 0  # flush() calls waiting for asyncio requests
 
     def wait(self, item: Any) -> T:
         """Queue ``item``, return its result once its batch committed.
@@ -135,7 +136,11 @@ class GroupCommit(Generic[T]):
         awaited = [r for r in queued if r.aio is not None]
         if awaited:
             with self._settled:
-                self._settled.wait_for(lambda: all(r.finished for r in awaited))
+                self._flushing += 1
+                try:
+                    self._settled.wait_for(lambda: all(r.finished for r in awaited))
+                finally:
+                    self._flushing -= 1
 
     def close(self) -> None:
         """Flush, then stop the background writer; later requests are refused."""
@@ -214,17 +219,21 @@ class GroupCommit(Generic[T]):
                 self._start_writer()
             else:
                 self._leader = False
-        loops: defaultdict[asyncio.AbstractEventLoop, list[Request[T]]] = defaultdict(list)
+        loops: defaultdict[asyncio.AbstractEventLoop, list[Request[T]]] | None = None
         for request, (result, error) in zip(batch, outcome, strict=True):
             request.finish(result, error)
             if request.aio is not None:
+                if loops is None:
+                    loops = defaultdict(list)
                 loops[request.aio.get_loop()].append(request)
-        for loop, settled in loops.items():
-            with contextlib.suppress(RuntimeError):  # the loop was closed: nobody awaits
-                loop.call_soon_threadsafe(_settle, settled)
+        if loops is not None:
+            for loop, settled in loops.items():
+                with contextlib.suppress(RuntimeError):  # the loop was closed: nobody awaits
+                    loop.call_soon_threadsafe(_settle, settled)
         with self._lock:
             self._inflight.remove(batch)
-            self._settled.notify_all()
+            if self._flushing:
+                self._settled.notify_all()
 
 
 def _settle(requests: list[Request[Any]]) -> None:
