@@ -204,3 +204,33 @@ def test_has_lets_a_rule_read_an_optional_field() -> None:
 def test_a_request_without_names_is_invalid_input() -> None:
     with pytest.raises(InvalidInput, match=r"system\.name and action\.name"):
         load().evaluate({"actor": {}})
+
+
+def test_a_loop_variable_may_not_hide_a_root_variable() -> None:
+    (msg,) = problems(
+        BASE + "  - id: x\n    when: run.actions.exists(action, action.name == 'pay')\n"
+        "    effect: deny\n"
+    )
+    assert "the loop variable 'action' hides the variable of that name" in msg
+
+
+@pytest.mark.parametrize(
+    "when",
+    [
+        """'action.args.to == r"\\" || "context.amount" == action.args.to'""",
+        """'action.args.to == "a\\\\" || context.amount > 5.0'""",
+        "context.amount > 5.0 // context.limit is not read",
+        '\'action.args.to == """context.limit""" || context.amount > context.limit\'',
+    ],
+)
+def test_flattening_never_changes_what_a_condition_means(when: str) -> None:
+    p = load(f"  - id: x\n    when: {when}\n    effect: deny\n")
+    rule = next(r for r in p.rules if r.id == "x")
+    for amount in (1.0, 10.0):
+        for to in ("acme", "context.amount", "context.limit", "\\", "a\\"):
+            req = {
+                **request(amount=amount, limit=7.0),
+                "action": {"name": "pay", "args": {"to": to}},
+            }
+            own = rule.program.execute({"context": req["context"], "action": req["action"]})
+            assert ("x" in p.evaluate(req).matched) == own, (when, amount, to)

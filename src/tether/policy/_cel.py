@@ -24,9 +24,9 @@ __all__ = [
     "FieldPath",
     "builtin_schema",
     "enum_mistakes",
-    "flat_name",
     "flat_roots_kept",
     "flatten",
+    "loop_variables",
     "read_paths",
     "resolve",
     "sample_inputs",
@@ -38,9 +38,11 @@ ROOTS = ("actor", "system", "action", "context", "run", "signals")
 
 FieldPath = tuple[str, ...]
 
-# String literals of CEL: raw/bytes prefixes, triple or single quotes, escapes.
+# String literals of CEL: raw ones (r"...", no escapes) first, then the others.
 _STRING = re.compile(
-    r"""(?:[rRbB]{0,2})(?:'''(?:\\.|[^\\])*?'''|\"\"\"(?:\\.|[^\\])*?\"\"\"|'(?:\\.|[^'\\\n])*'|"(?:\\.|[^"\\\n])*")""",
+    r"""(?<![A-Za-z0-9_])(?:[rR][bB]?|[bB][rR])(?:'''.*?'''|\"\"\".*?\"\"\"|'[^'\n]*'|"[^"\n]*")"""
+    r"""|(?<![A-Za-z0-9_])[bB]?(?:'''(?:\\.|[^\\])*?'''|\"\"\"(?:\\.|[^\\])*?\"\"\""""
+    r"""|'(?:\\.|[^'\\\n])*'|"(?:\\.|[^"\\\n])*")""",
     re.S,
 )
 _CHAIN = re.compile(r"(?<![\w.])(" + "|".join(ROOTS) + r")((?:\s*\.\s*[A-Za-z_]\w*)*)(\s*[\[(])?")
@@ -79,24 +81,23 @@ def read_paths(expr: str) -> set[FieldPath]:
 
 
 _HAS = re.compile(r"\bhas\s*\(\s*(" + "|".join(ROOTS) + r")\b")
-FLAT_PREFIX = "t__"
 
 
-def flat_name(path: FieldPath) -> str:
-    """The CEL variable a flattened field path is passed as."""
-    return FLAT_PREFIX + "__".join(path)
-
-
-def flatten(expr: str, keep: frozenset[str] = frozenset()) -> str:
-    """Rewrite each field path ``expr`` reads into one flat variable.
+def flatten(expr: str, keep: frozenset[str], names: Mapping[FieldPath, str]) -> str:
+    """Rewrite each field path ``expr`` reads into its flat variable in ``names``.
 
     Converting nested maps into CEL values is most of the cost of a call (~2-3 µs a
     map); flat scalars cost a fraction. Roots in ``keep`` stay nested, and so does
     any root that ``has()`` tests (presence needs a field selection).
 
     Example:
-        >>> flatten("action.args.amount > 5 && run.actions.exists(a, a.name == 'x')")
-        "t__action__args__amount > 5 && t__run__actions.exists(a, a.name == 'x')"
+        >>> names = {("action", "args", "amount"): "t__0", ("run", "actions"): "t__1"}
+        >>> flatten("action.args.amount > 5 && run.actions.exists(a, a.name == 'x')",
+        ...         frozenset(), names)
+        "t__0 > 5 && t__1.exists(a, a.name == 'x')"
+
+    Raises:
+        KeyError: a path has no name (the caller then keeps the condition nested).
     """
     code = strip_strings(expr)
     keep = keep | {m.group(1) for m in _HAS.finditer(code)}
@@ -113,10 +114,15 @@ def flatten(expr: str, keep: frozenset[str] = frozenset()) -> str:
             parts = parts[:-1]
             end = m.start(2) + chain.rfind(".")
         out.append(expr[last : m.start(1)])
-        out.append(flat_name(tuple(parts)))
+        out.append(names[tuple(parts)])
         last = end
     out.append(expr[last:])
     return "".join(out)
+
+
+def loop_variables(expr: str) -> list[str]:
+    """The variables comprehension macros bind (``a`` in ``x.exists(a, ...)``)."""
+    return _COMPREHENSION.findall(strip_strings(expr))
 
 
 def flat_roots_kept(expr: str) -> set[str]:

@@ -30,13 +30,14 @@ from pydantic import ValidationError
 
 from tether.errors import InvalidInput, PolicyError
 from tether.policy._cel import (
+    ROOTS,
     FieldPath,
     Resolved,
     builtin_schema,
     enum_mistakes,
-    flat_name,
     flat_roots_kept,
     flatten,
+    loop_variables,
     put,
     read_paths,
     resolve,
@@ -83,10 +84,11 @@ class Rule:
     systems: frozenset[str] | None
     actions: frozenset[str] | None
     paths: frozenset[FieldPath]
-    approval: ApprovalRequirement | None
-    redact: tuple[str, ...]
-    rate_limit: RateLimitSpec | None
-    program: Any = field(repr=False, compare=False)
+    specs: Mapping[FieldPath, FieldSpec | None] = field(compare=False)
+    approval: ApprovalRequirement | None = None
+    redact: tuple[str, ...] = ()
+    rate_limit: RateLimitSpec | None = None
+    program: Any = field(default=None, repr=False, compare=False)
 
     def applies(self, system: str, action: str) -> bool:
         """Whether this rule is in scope for ``(system, action)``."""
@@ -127,6 +129,58 @@ class _Bucket:
     paths: tuple[FieldPath, ...]  # every path the rules read (nested form)
     flat: tuple[tuple[str, FieldPath], ...]  # (variable, path) passed flat
     nested: tuple[FieldPath, ...]  # paths under roots kept nested (has() tests them)
+    redact: tuple[str, ...] = ()  # every redact path of the rules
+
+
+def _build_bucket(rules: tuple[Rule, ...]) -> _Bucket:
+    """Compile the rules in scope for one (system, action) into one program.
+
+    Each field path becomes one flat variable; the flattened program is checked
+    against the rules' own (nested) programs on inputs of the declared types, and
+    any disagreement — or any rewrite it cannot do — keeps the conditions nested.
+    """
+    redact = tuple(dict.fromkeys(p for r in rules for p in r.redact))
+    if not rules:
+        return _Bucket((), None, (), (), (), redact)
+    specs: dict[FieldPath, FieldSpec | None] = {}
+    for r in rules:
+        specs.update(r.specs)
+    paths = tuple(sorted(specs))
+    keep = frozenset(root for r in rules for root in flat_roots_kept(r.when))
+    names = {p: f"t__{i}" for i, p in enumerate(paths) if p[0] not in keep}
+    try:
+        flat_source = "[" + ", ".join(f"(\n{flatten(r.when, keep, names)}\n)" for r in rules)
+        program = cel.compile(flat_source + "]")
+        flat = tuple((names[p], p) for p in paths if p[0] not in keep)
+        nested = tuple(p for p in paths if p[0] in keep)
+        bucket = _Bucket(rules, program, paths, flat, nested, redact)
+        if not _agrees(bucket, specs):
+            raise ValueError("the flattened program disagrees with the rules")
+        return bucket
+    except (KeyError, ValueError):
+        source = "[" + ", ".join(f"(\n{r.when}\n)" for r in rules) + "]"
+        return _Bucket(rules, cel.compile(source), paths, (), paths, redact)
+
+
+def _agrees(bucket: _Bucket, specs: Mapping[FieldPath, FieldSpec | None]) -> bool:
+    """Whether the bucket program gives each rule's own result on sample inputs."""
+    for sample in sample_inputs(specs):
+        expected: list[Any] = []
+        for rule in bucket.rules:
+            try:
+                expected.append(rule.program.execute(dict(sample)))
+            except Exception:
+                expected.append(_ERROR)
+        try:
+            got = bucket.program.execute(_flat_inputs(sample, bucket))
+        except Exception:
+            continue  # evaluation then falls back to the rules one by one: same results
+        if any(e is _ERROR or g != e for g, e in zip(got, expected, strict=True)):
+            return False
+    return True
+
+
+_ERROR = object()
 
 
 class Policy:
@@ -219,6 +273,16 @@ class Policy:
             raise PolicyError(problems)
         policy = cls(document, text, file, rules)
         policy.guardrails = guardrails
+        pairs = [(s, a) for s in policy.systems for a in policy.actions]
+        if len(pairs) <= 20_000:  # compile every program now: a bad one is a load error
+            for system, action in pairs:
+                try:
+                    policy._bucket(system, action)
+                except ValueError as exc:
+                    problems.append(f"{file}:1:1: the rules for {action!r} on {system!r} do "
+                                    f"not compile together: {_first_line(exc)}")  # fmt: skip
+            if problems:
+                raise PolicyError(problems)
         return policy
 
     # -- evaluation ----------------------------------------------------------------------
@@ -268,17 +332,15 @@ class Policy:
         key = (system, action)
         bucket = self._buckets.get(key)
         if bucket is None:
-            rules = self.rules_for(system, action)
-            paths = sorted({p for r in rules for p in r.paths})
-            keep = frozenset(root for r in rules for root in flat_roots_kept(r.when))
-            source = "[" + ", ".join(f"({flatten(r.when, keep)})" for r in rules) + "]"
-            program = cel.compile(source) if rules else None
-            flat = tuple((flat_name(p), p) for p in paths if p[0] not in keep)
-            nested = tuple(p for p in paths if p[0] in keep)
-            bucket = _Bucket(rules, program, tuple(paths), flat, nested)
+            bucket = _build_bucket(self.rules_for(system, action))
             with self._lock:
                 self._buckets.setdefault(key, bucket)
         return bucket
+
+    def redactions(self, system: str, action: str) -> tuple[str, ...]:
+        """Every ``redact`` path of the rules in scope, whatever the verdict: a denied
+        attempt is recorded with the same redactions as an allowed one."""
+        return self._bucket(system, action).redact
 
     def _deny(self, rule: str, reason: str) -> Verdict:
         return Verdict("deny", (rule,), (), (reason,), self.name, self.version)
@@ -554,6 +616,11 @@ def _compile_rule(
         detail = str(exc).split("ERROR: <input>:", 1)[-1].strip()
         problems.append(f"{mark}: rule {spec.id!r}: the condition does not compile: {detail}")
         return None
+    hiding = [v for v in loop_variables(spec.when) if v in ROOTS or v.startswith("t__")]
+    if hiding:
+        problems.append(f"{mark}: rule {spec.id!r}: the loop variable {hiding[0]!r} hides "
+                        f"the variable of that name; rename it (e.g. 'a')")  # fmt: skip
+        return None
     unknown = unknown_variables(spec.when, program.variables())
     if unknown:
         problems.append(f"{mark}: rule {spec.id!r}: {unknown[0]}")
@@ -602,7 +669,7 @@ def _compile_rule(
         spec.id, spec.effect, spec.when, spec.reason, spec.description,
         frozenset(spec.systems) if spec.systems is not None else None,
         frozenset(spec.actions) if spec.actions is not None else None,
-        frozenset(resolved), approval, spec.redact, spec.rate_limit, program,
+        frozenset(resolved), dict(resolved), approval, spec.redact, spec.rate_limit, program,
     )  # fmt: skip
 
 
