@@ -25,6 +25,7 @@ def test_the_governance_commands_end_to_end(cli: Cli, tmp_path: Path) -> None:
         ),
         ("user:lea", "--kind", "human", "--role", "finance_lead"),
         ("user:max", "--kind", "human", "--role", "finance_lead"),
+        ("user:root", "--kind", "human", "--role", "admin"),
     ):
         cli.ok("actors", "register", *args, "--actor", "user:root")
     assert "agent:support" in cli.ok("actors", "list")

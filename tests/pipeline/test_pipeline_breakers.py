@@ -103,3 +103,49 @@ def test_breaker_keys_and_reasons_are_checked(gov: Tether) -> None:
         gov.breakers.trip("support-bot", actor="user:root", reason="x")
     with pytest.raises(InvalidInput, match="needs a reason"):
         gov.breakers.trip("system:support-bot", actor="user:root", reason="")
+
+
+def test_automatic_accounting_never_undoes_a_kill_switch(gov: Tether, clock: FrozenClock) -> None:
+    fail = [True]
+    flaky = flaky_tool(gov, fail)
+    for _ in range(5):
+        with pytest.raises(ConnectionError):
+            flaky()
+    clock.advance(seconds=31)
+    key = "action:support-bot/flaky"
+    check = gov.breakers.check(["system:support-bot", key])  # this caller takes the probe
+    assert check.probes == (key,)
+    gov.breakers.trip(key, actor="user:root", reason="stop: leaking data")
+    gov.breakers.record([key], ok=True, probes=check.probes)  # the probe succeeds late
+    gov.breakers.record([key], ok=False)  # an in-flight failure
+    state = gov.breakers.state(key)
+    assert (state.state, state.manual, state.reason) == ("open", True, "stop: leaking data")
+    clock.advance(seconds=3600)
+    fail[0] = False
+    with pytest.raises(CircuitOpen):
+        flaky()
+
+
+def test_a_probe_whose_call_does_not_run_is_given_back(gov: Tether, clock: FrozenClock) -> None:
+    fail = [True]
+    flaky = flaky_tool(gov, fail)
+    for _ in range(5):
+        with pytest.raises(ConnectionError):
+            flaky()
+    clock.advance(seconds=31)
+    gov.breakers.trip("agent:agent:support", actor="user:root", reason="pause")  # denies next
+    with pytest.raises(CircuitOpen):
+        flaky()
+    assert gov.breakers.state("action:support-bot/flaky").state == "open"
+    gov.breakers.reset("agent:agent:support", actor="user:root", reason="go on")
+    fail[0] = False
+    assert flaky() == "ok"  # the probe is available again and closes the breaker
+    assert gov.breakers.state("action:support-bot/flaky").state == "closed"
+
+
+def test_only_people_reset_breakers(gov: Tether) -> None:
+    gov.breakers.trip("system:support-bot", actor="agent:support", reason="I am looping")
+    with pytest.raises(InvalidInput, match="only people may"):
+        gov.breakers.reset("system:support-bot", actor="agent:support", reason="let me go")
+    with pytest.raises(InvalidInput, match="not a registered, active actor"):
+        gov.breakers.trip("system:support-bot", actor="user:nobody", reason="x")

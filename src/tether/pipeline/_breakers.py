@@ -26,7 +26,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from tether.errors import InvalidInput
+from tether.errors import Conflict, InvalidInput
 from tether.store import breaker_repo as repo
 
 if TYPE_CHECKING:
@@ -69,6 +69,7 @@ class Breakers:
     Example:
         >>> from tether.testing import temporary_tether
         >>> t = temporary_tether()
+        >>> _ = t.actors.register("user:ops", kind="human", roles=["operator"], actor="user:admin")
         >>> t.breakers.trip("agent:refunds-bot", actor="user:ops", reason="looping on refunds")
         >>> t.breakers.state("agent:refunds-bot").state
         'open'
@@ -109,6 +110,7 @@ class Breakers:
         Raises:
             InvalidInput: a malformed key or an empty reason.
         """
+        self._person(actor, "trip a breaker", humans_only=False)
         self._set(_check_key(key), "open", manual=True, actor=actor, reason=_reason(reason))
 
     def reset(self, key: str, *, actor: str, reason: str) -> None:
@@ -117,9 +119,17 @@ class Breakers:
         Raises:
             InvalidInput: a malformed key or an empty reason.
         """
+        self._person(actor, "reset a breaker", humans_only=True)
         self._set(_check_key(key), "closed", manual=False, actor=actor, reason=_reason(reason))
         with self._lock:
             self._counters.pop(key, None)
+
+    def _person(self, actor: str, what: str, *, humans_only: bool) -> None:
+        found = self._t.actors.find(actor)
+        if found is None or not found.active:
+            raise InvalidInput(f"{actor!r} may not {what}: not a registered, active actor")
+        if humans_only and found.kind != "human":
+            raise InvalidInput(f"{actor!r} may not {what}: only people may ({found.kind}s never)")
 
     def state(self, key: str) -> repo.BreakerRow:
         """The stored state of one breaker (``closed`` if it never tripped)."""
@@ -144,12 +154,14 @@ class Breakers:
         for row in rows:
             if row.state == "closed":
                 continue
-            if (
+            due = (
                 row.state == "open"
-                and not row.manual
                 and row.opened_at is not None
-                and (now - row.opened_at >= self.cooldown)
-            ):
+                and now - row.opened_at >= self.cooldown
+            ) or (
+                row.state == "half_open" and now - row.updated_at >= self.cooldown
+            )  # fmt: skip  (a probe nobody settled within the cool-down is given again)
+            if due and not row.manual:
                 with self._t.store.write() as conn:
                     won = repo.take_probe(conn, row.key, row.generation, now)
                 self._changed()
@@ -164,18 +176,17 @@ class Breakers:
         now = self._t.clock.now().timestamp()
         for key in keys:
             if key in probes:
-                if ok:
-                    self._set(key, "closed", manual=False, actor=TETHER_ACTOR,
-                              reason="the half-open probe call succeeded")  # fmt: skip
-                else:
-                    self._set(key, "open", manual=False, actor=TETHER_ACTOR,
-                              reason="the half-open probe call failed")  # fmt: skip
+                state, how = ("closed", "succeeded") if ok else ("open", "failed")
+                why = f"the half-open probe call {how}"
+                self._set(key, state, manual=False, actor=TETHER_ACTOR, reason=why,
+                          only_if="half_open")  # fmt: skip
                 with self._lock:
                     self._counters.pop(key, None)
                 continue
             why = self._count(key, ok, now)
             if why:
-                self._set(key, "open", manual=False, actor=TETHER_ACTOR, reason=why)
+                self._set(key, "open", manual=False, actor=TETHER_ACTOR, reason=why,
+                          only_if="automatic")  # fmt: skip
 
     def _count(self, key: str, ok: bool, now: float) -> str:
         with self._lock:
@@ -204,17 +215,35 @@ class Breakers:
             self._counters.pop(key, None)
             return why
 
-    def _set(self, key: str, state: str, *, manual: bool, actor: str, reason: str) -> None:
+    def _set(
+        self, key: str, state: str, *, manual: bool, actor: str, reason: str,
+        only_if: str | None = None,
+    ) -> None:  # fmt: skip
         now = self._t.clock.now().timestamp()
         kind = "breaker.tripped" if state == "open" else "breaker.reset"
+        mutation = repo.set_state(key, state, manual=manual, reason=reason, now=now,
+                                  only_if=only_if)  # fmt: skip
         try:
             self._t.ledger.append(
                 kind, actor, {"breaker": key, "state": state, "manual": manual, "reason": reason},
-                subject=f"breaker/{key}",
-                mutation=repo.set_state(key, state, manual=manual, reason=reason, now=now),
+                subject=f"breaker/{key}", mutation=mutation,
             )  # fmt: skip
+        except Conflict:
+            if only_if is None:
+                raise
+            # a person tripped it meanwhile, or another process settled the probe
         finally:
             self._changed()
+
+    def release(self, probes: Sequence[str]) -> None:
+        """Give back probes whose call did not run (denied, blocked, waiting): the
+        breaker returns to open, and the next call after the cool-down probes again."""
+        if not probes:
+            return
+        with self._t.store.write() as conn:
+            for key in probes:
+                repo.release_probe(conn, key)
+        self._changed()
 
     # -- reading fast -----------------------------------------------------------------------
 

@@ -91,6 +91,8 @@ class Decision:
     latency_us: Mapping[str, int] = field(default_factory=dict, compare=False)
     run_id: str | None = None
     shadow: Mapping[str, Any] | None = None
+    breaker_probes: tuple[str, ...] = field(default=(), repr=False, compare=False)
+    """Half-open breakers this decision is the probe for (settled by its outcome)."""
     retry_after: float | None = None
     """Rate limited: seconds until the next token."""
     record: Future[Any] | None = field(default=None, repr=False, compare=False)
@@ -372,7 +374,10 @@ class Pipeline:
             raise InvalidInput(f"decision {decision.id} was {decision.outcome}; it did not run")
         ok = error is None
         agent = decision.actor if self._is_agent(decision.actor) else None
-        self._t.breakers.record(breaker_keys(decision.system, decision.action, agent), ok=ok)
+        self._t.breakers.record(
+            breaker_keys(decision.system, decision.action, agent), ok=ok,
+            probes=decision.breaker_probes,
+        )  # fmt: skip
         payload = {
             "decision": decision.id,
             "decision_index": decision.ledger_index,
@@ -405,12 +410,17 @@ class Pipeline:
         self, a: _Attempt, guardrails: Sequence[Guardrail], approval_id: str | None
     ) -> Decision:
         try:
-            return self._stages(a, guardrails, approval_id)
+            decision = self._stages(a, guardrails, approval_id)
         except ActionDenied:
             raise
         except Exception as exc:  # fail closed: nothing runs on an internal error
             reason = f"internal error ({type(exc).__name__}: {_first_line(exc)}); denied"
-            return self._base(a, "deny", "denied", (INTERNAL_ERROR,), (reason,))
+            decision = self._base(a, "deny", "denied", (INTERNAL_ERROR,), (reason,))
+        if a.probes:
+            if decision.outcome == "allowed":
+                return _evolve(decision, breaker_probes=a.probes)
+            self._t.breakers.release(a.probes)  # the probe call will not run
+        return decision
 
     def _stages(
         self, a: _Attempt, guardrails: Sequence[Guardrail], approval_id: str | None

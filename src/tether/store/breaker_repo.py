@@ -12,7 +12,15 @@ from tether.store._hot import HotReads
 from tether.store.ledger_repo import Mutation, Statement
 from tether.store.tables import breakers
 
-__all__ = ["BreakerRow", "read", "read_all", "read_hot", "set_state", "take_probe"]
+__all__ = [
+    "BreakerRow",
+    "read",
+    "read_all",
+    "read_hot",
+    "release_probe",
+    "set_state",
+    "take_probe",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,10 +56,24 @@ _SET = (
 )
 
 
-def set_state(key: str, state: str, *, manual: bool, reason: str, now: float) -> Mutation:
-    """Open or close a breaker (with the ledger entry recording why)."""
+def set_state(
+    key: str, state: str, *, manual: bool, reason: str, now: float, only_if: str | None = None
+) -> Mutation:
+    """Open or close a breaker (with the ledger entry recording why).
+
+    ``only_if`` guards an automatic change: ``"automatic"`` never touches a breaker a
+    person tripped (the kill switch stays until a person resets it); ``"half_open"``
+    settles a probe only if it is still that breaker's probe. A guarded change that
+    does not apply is a conflict (and its ledger entry is not written).
+    """
     opened = now if state == "open" else None
-    return Mutation((Statement(_SET, (key, state, int(manual), now, opened, reason, now)),))
+    sql, expect = _SET, None
+    if only_if == "automatic":
+        sql, expect = _SET + " WHERE breakers.manual = 0", 1
+    elif only_if == "half_open":
+        sql, expect = _SET + " WHERE breakers.manual = 0 AND breakers.state = 'half_open'", 1
+    params = (key, state, int(manual), now, opened, reason, now)
+    return Mutation((Statement(sql, params, expect),), conflict=f"breaker {key} changed")
 
 
 def _row(r: Any) -> BreakerRow:
@@ -83,14 +105,23 @@ def read_all(conn: Connection) -> list[BreakerRow]:
 
 
 def take_probe(conn: Connection, key: str, generation: int, now: float) -> bool:
-    """Move an automatically opened breaker to half-open; True for the one caller
-    that wins (it makes the probe call)."""
+    """Move an automatically opened breaker (or a probe nobody settled) to half-open;
+    True for the one caller that wins (it makes the probe call)."""
     result = conn.execute(
         text(
             "UPDATE breakers SET state = 'half_open', generation = generation + 1, "
-            "updated_at = :now WHERE key = :key AND state = 'open' AND manual = 0 "
-            "AND generation = :gen"
+            "updated_at = :now WHERE key = :key AND manual = 0 AND generation = :gen "
+            "AND state IN ('open', 'half_open')"
         ),
         {"now": now, "key": key, "gen": generation},
     )
     return result.rowcount == 1
+
+
+def release_probe(conn: Connection, key: str) -> None:
+    """Return a half-open breaker to open (its probe call did not run)."""
+    conn.execute(
+        text("UPDATE breakers SET state = 'open', generation = generation + 1 "
+             "WHERE key = :key AND state = 'half_open' AND manual = 0"),
+        {"key": key},
+    )  # fmt: skip
