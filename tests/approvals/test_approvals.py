@@ -66,7 +66,7 @@ def test_the_approved_action_runs_once_with_the_same_inputs(gov: Tether) -> None
         refund(5000.0, _approval_id=aid)
     gov.approvals.approve(aid, approver="user:lea")
     gov.approvals.approve(aid, approver="user:max")
-    with pytest.raises(ActionDenied, match="other inputs"):
+    with pytest.raises(ActionDenied, match="approved another request"):
         refund(9000.0, _approval_id=aid)
     assert refund(5000.0, _approval_id=aid) == "refunded"
     with pytest.raises(ActionDenied, match="consumed, not approved") as info:
@@ -179,3 +179,62 @@ def test_a_caller_can_block_poll_or_be_called_back(gov: Tether) -> None:
     approver.join(timeout=30)
     assert resolved.state == "approved"
     assert seen == ["approved"]
+
+
+def test_an_approval_is_bound_to_the_context_and_the_unredacted_inputs(gov: Tether) -> None:
+    from tether.pipeline.guardrails import Email
+
+    d = gov.decide("support-bot", "refund", actor="agent:support", inputs=REFUND,
+                   context={"limit": 10**6})  # fmt: skip
+    assert d.approval_id is not None
+    gov.approvals.approve(d.approval_id, approver="user:lea")
+    gov.approvals.approve(d.approval_id, approver="user:max")
+    other = gov.decide("support-bot", "refund", actor="agent:support", inputs=REFUND,
+                       context={"limit": 10**7}, approval_id=d.approval_id)  # fmt: skip
+    assert (other.outcome, other.rules) == ("denied", ("tether:approval-not-usable",))
+    # the same redacted inputs, different real ones: still another request
+    mail = {"to": "ana@corp.example", "body": "x"}
+    first = gov.decide("support-bot", "send_email", actor="agent:support", inputs=mail,
+                       input_guardrails=[Email()])  # fmt: skip
+    assert first.outcome == "allowed"  # no approval needed: nothing to steal here
+    used = gov.decide("support-bot", "refund", actor="agent:support", inputs=REFUND,
+                      context={"limit": 10**6}, approval_id=d.approval_id)  # fmt: skip
+    assert used.outcome == "allowed"
+    kinds = [e.kind for e in gov.ledger.iter_entries() if e.subject == f"approval/{d.approval_id}"]
+    assert kinds[-1] == "approval.consumed"
+
+
+def test_concurrent_votes_never_lose_one(gov: Tether) -> None:
+    aid = ask(gov)
+    start = threading.Barrier(2)
+
+    def vote(who: str) -> None:
+        start.wait(timeout=30)
+        gov.approvals.approve(aid, approver=who)
+
+    threads = [threading.Thread(target=vote, args=(p,)) for p in ("user:lea", "user:max")]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join(timeout=60)
+    a = gov.approvals.get(aid)
+    assert a.state == "approved"
+    assert sorted(v["approver"] for v in a.votes) == ["user:lea", "user:max"]
+
+
+def test_votes_count_across_an_escalation_for_requirements_that_did_not_escalate(
+    gov: Tether, clock: FrozenClock
+) -> None:
+    from tether.policy import ApprovalRequirement
+
+    gov.actors.register("user:dpo", kind="human", roles=["dpo"], actor="admin")
+    a = gov.approvals.request(
+        decision_id="dec_x", system="support-bot", action="refund", requester="agent:support",
+        requirements=[ApprovalRequirement("money", ("finance_lead",), 1, 60.0, ("cfo",), 1, 600.0),
+                      ApprovalRequirement("privacy", ("dpo",), 1, None)],
+        reasons=["two checks"], request={}, inputs_digest="sha256:x",
+    )  # fmt: skip
+    gov.approvals.approve(a.id, approver="user:dpo")
+    clock.advance(seconds=61)
+    assert gov.approvals.get(a.id).state == "escalated"
+    assert gov.approvals.approve(a.id, approver="user:cfo").state == "approved"

@@ -2,7 +2,7 @@
 
 ::
 
-    pending ──votes complete──► approved ──(the action runs)──► consumed
+    pending ──votes complete──► approved ──(the action runs once)──► consumed
        │  └─any reject──► rejected
        ├─timeout, with escalate_to──► escalated ──votes──► approved / rejected
        │                                  └─timeout──► expired
@@ -61,6 +61,7 @@ class Approval:
     ledger_index: int
     votes: tuple[dict[str, Any], ...] = field(default=())
     pending: Future[Any] | None = field(default=None, repr=False, compare=False)
+    version: int = 0
 
     @property
     def open(self) -> bool:
@@ -167,7 +168,10 @@ class Approvals:
             NotFound: no such approval.
         """
         self.tick()
-        return self._read(approval_id)
+        found = self._read(approval_id)
+        if not found.open and approval_id in self._callbacks:
+            self._notify(found)  # resolved by another process
+        return found
 
     def _read(self, approval_id: str) -> Approval:
         with self._t.store.read() as conn:
@@ -300,28 +304,49 @@ class Approvals:
     # -- the pipeline --------------------------------------------------------------------------
 
     def consume(
-        self, approval_id: str, system: str, action: str, requester: str, inputs_digest: str
+        self,
+        approval_id: str,
+        system: str,
+        action: str,
+        requester: str,
+        request_digest: str,
+        rules: Sequence[str],
     ) -> Approval:
-        """Use an approval to run the action it approved (once, same inputs).
+        """Use an approval to run the action it approved: once, for the same request
+        (system, action, requester, and the digest of its inputs and context before
+        any redaction), and only if it covers every rule that asks for approval now.
+        Recorded as an ``approval.consumed`` entry before the action runs.
 
         Raises:
             NotFound: no such approval.
-            InvalidInput: it is not approved, or it approved something else.
+            InvalidInput: it is not approved, approved another request, does not
+                cover a rule that now requires approval, or was used already.
         """
         a = self.get(approval_id)
         if (a.system, a.action, a.requester) != (system, action, requester) or (
-            a.requirements.get("digest") != inputs_digest
+            a.requirements.get("digest") != request_digest
         ):
             raise InvalidInput(
-                f"approval {approval_id} approved {a.action} on {a.system} for {a.requester} "
-                "with other inputs; ask again"
+                f"approval {approval_id} approved another request (system, action, "
+                "requester, inputs or context differ); ask again"
+            )
+        approved = {r["rule"] for r in a.requirements["rules"]}
+        missing = sorted(set(rules) - approved)
+        if missing:
+            raise InvalidInput(
+                f"approval {approval_id} does not cover rule(s) {missing} that now require "
+                "approval; ask again"
             )
         if a.state not in ("approved", "overridden"):
             raise InvalidInput(f"approval {approval_id} is {a.state}, not approved")
-        with self._t.store.write() as conn:
-            used = repo.consume(conn, approval_id, self._t.clock.now().timestamp())
-        if not used:
-            raise InvalidInput(f"approval {approval_id} was already used")
+        now = self._t.clock.now().timestamp()
+        try:
+            self._t.ledger.append(
+                "approval.consumed", requester, {"approval": a.id, "from": a.state},
+                subject=f"approval/{a.id}", mutation=repo.consume(a.id, now),
+            )  # fmt: skip
+        except Conflict:
+            raise InvalidInput(f"approval {approval_id} was already used") from None
         return a
 
     # -- internals ------------------------------------------------------------------------------
@@ -365,7 +390,7 @@ class Approvals:
                      "comment": comment, "state": then[0] if then else a.state},
                     subject=f"approval/{a.id}",
                     mutation=repo.vote(a.id, approver, a.level, person.roles, choice, comment,
-                                       now, (a.state, a.level, a.updated_at), then),
+                                       now, (a.state, a.level, a.version), then),
                 )  # fmt: skip
             except Conflict:
                 continue
@@ -382,7 +407,7 @@ class Approvals:
         self._t.ledger.append(
             kind, actor, {"approval": a.id, "from": a.state, "state": then[0], **extra},
             subject=f"approval/{a.id}",
-            mutation=repo.transition(a.id, (a.state, a.level, a.updated_at), then, now),
+            mutation=repo.transition(a.id, (a.state, a.level, a.version), then, now),
         )  # fmt: skip
         result = self._read(a.id)
         self._notify(result)
@@ -415,12 +440,14 @@ def _missing(
     out = []
     for r in reqs["rules"]:
         levels = r["levels"]
-        spec = levels[min(level, len(levels) - 1)]
+        at = min(level, len(levels) - 1)
+        spec = levels[at]
+        # A requirement that did not escalate keeps the votes it had (any level).
         have = {
             v["approver"]
             for v in votes
             if v["vote"] == "approve"
-            and v["level"] == level
+            and min(v["level"], len(levels) - 1) == at
             and set(v["roles"]) & set(spec["roles"])
         }
         if len(have) < spec["count"]:
@@ -434,5 +461,5 @@ def _to_approval(row: dict[str, Any], votes: Sequence[dict[str, Any]]) -> Approv
         row["id"], row["decision_id"], row["system"], row["action"], row["requester"],
         row["state"], int(row["level"]), row["requirements"], row["deadline"], row["reason"],
         row["request"], row["created_at"], row["updated_at"], row["resolved_at"],
-        int(row["ledger_index"]), tuple(votes),
+        int(row["ledger_index"]), tuple(votes), None, int(row.get("version") or 0),
     )  # fmt: skip

@@ -62,6 +62,8 @@ Outcome = Literal[
     "stopped",  # its run failed, was stopped, or spent its budget
 ]
 INTERNAL_ERROR = "tether:internal-error"
+# An action outside any run: sequence rules see no earlier actions.
+_NO_RUN: Mapping[str, Any] = {"id": "", "workflow": "", "actions": [], "count": 0, "cost": 0}
 UNKNOWN_ACTOR = "tether:unknown-actor"
 INACTIVE_ACTOR = "tether:inactive-actor"
 NO_POLICY = "tether:no-policy"
@@ -115,6 +117,7 @@ class _Attempt:
     inputs: Any
     context: Mapping[str, Any]
     run: Run | None
+    raw_inputs: Any = None  # as the caller gave them (guardrails may redact ``inputs``)
     started: int = field(default_factory=time.perf_counter_ns)
     stages: dict[str, int] = field(default_factory=dict)
     actor: Actor | None = None
@@ -404,7 +407,7 @@ class Pipeline:
         for value, what in ((system, "system"), (action, "action"), (actor, "actor")):
             if not isinstance(value, str) or not value:
                 raise InvalidInput(f"{what} must be a non-empty string, not {value!r}")
-        return _Attempt(_new_id(), system, action, actor, inputs, dict(context or {}), run)
+        return _Attempt(_new_id(), system, action, actor, inputs, dict(context or {}), run, inputs)
 
     def _decide(
         self, a: _Attempt, guardrails: Sequence[Guardrail], approval_id: str | None
@@ -490,8 +493,9 @@ class Pipeline:
         if verdict.effect == "require_approval":
             if approval_id is not None:
                 try:
+                    rules = [r.rule for r in verdict.approvals]
                     self._t.approvals.consume(approval_id, a.system, a.action, a.actor_id,
-                                              _digest(a.inputs))  # fmt: skip
+                                              _request_digest(a), rules)  # fmt: skip
                 except (InvalidInput, NotFound) as exc:
                     return self._base(a, "deny", "denied", (APPROVAL_NOT_USABLE,), (str(exc),))
                 a.lap("approval", t)
@@ -499,7 +503,7 @@ class Pipeline:
             approval = self._t.approvals.request(
                 decision_id=a.id, system=a.system, action=a.action, requester=a.actor_id,
                 requirements=verdict.approvals, reasons=verdict.reasons,
-                request=self._redacted(a), inputs_digest=_digest(a.inputs), wait=False,
+                request=self._redacted(a), inputs_digest=_request_digest(a), wait=False,
             )  # fmt: skip
             a.pending = approval.pending
             a.lap("approval", t)
@@ -579,8 +583,7 @@ class Pipeline:
             "action": {"name": a.action, "args": a.inputs if isinstance(a.inputs, Mapping) else {}},
             "context": a.context,
         }
-        if a.run is not None:
-            req["run"] = a.run._input()
+        req["run"] = a.run._input() if a.run is not None else _NO_RUN
         return req
 
     def _base(
@@ -691,6 +694,8 @@ class Pipeline:
             "output_digest": _digest(d.output) if d.outcome == "executed" else None,
             "error": d.error,
             "run": d.run_id,
+            "run_workflow": a.run.workflow if a.run is not None else None,
+            "run_cost": a.run.cost if a.run is not None else None,
             "shadow": d.shadow,
             "latency_us": dict(a.stages),
         }
@@ -794,6 +799,11 @@ def _evolve(d: Decision, **changes: Any) -> Decision:
     if not _DECISION_FIELDS:
         _DECISION_FIELDS = tuple(f.name for f in fields(Decision))
     return Decision(*[changes[n] if n in changes else getattr(d, n) for n in _DECISION_FIELDS])
+
+
+def _request_digest(a: _Attempt) -> str:
+    """What an approval approves: the inputs and the context, before any redaction."""
+    return _digest({"inputs": a.raw_inputs, "context": a.context})
 
 
 def _redacted_call(

@@ -127,5 +127,11 @@ def _request(
         "context": payload.get("context") or {},
     }
     if run_id is not None and history is not None:
-        request["run"] = {"id": run_id, "actions": list(history), "count": len(history)}
+        request["run"] = {
+            "id": run_id, "workflow": payload.get("run_workflow") or "",
+            "actions": list(history), "count": len(history),
+            "cost": payload.get("run_cost") or 0,
+        }  # fmt: skip
+    else:
+        request["run"] = {"id": "", "workflow": "", "actions": [], "count": 0, "cost": 0}
     return request

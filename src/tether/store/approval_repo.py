@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, select, text
+from sqlalchemy import Connection, select
 
 from tether.store.ledger_repo import ENTRY_INDEX, Mutation, Statement
 from tether.store.tables import approval_votes, approvals
@@ -52,12 +52,12 @@ def create(
     return Mutation((Statement(sql, params, expect_rows=1),))
 
 
-def _cas(approval_id: str, state: str, level: int, updated_at: float) -> Statement:
-    """Fails unless the approval is still exactly as it was read."""
+def _cas(approval_id: str, state: str, level: int, version: int) -> Statement:
+    """Fails unless the approval is still exactly as it was read; bumps its version."""
     return Statement(
-        "UPDATE approvals SET updated_at = ? WHERE id = ? AND state = ? AND level = ? "
-        "AND updated_at = ?",
-        (updated_at, approval_id, state, level, updated_at),
+        "UPDATE approvals SET version = version + 1 WHERE id = ? AND state = ? AND level = ? "
+        "AND version = ?",
+        (approval_id, state, level, version),
         expect_rows=1,
     )
 
@@ -70,16 +70,16 @@ def vote(
     choice: str,
     comment: str,
     now: float,
-    seen: tuple[str, int, float],
+    seen: tuple[str, int, int],
     then: tuple[str, int, float | None] | None = None,
 ) -> Mutation:
     """Record a vote; with ``then`` also move the approval to (state, level, deadline).
 
-    ``seen`` is (state, level, updated_at) as read: a concurrent change is a conflict.
+    ``seen`` is (state, level, version) as read: a concurrent change is a conflict.
     """
-    state, seen_level, updated_at = seen
+    state, seen_level, version = seen
     statements = [
-        _cas(approval_id, state, seen_level, updated_at),
+        _cas(approval_id, state, seen_level, version),
         Statement(
             "INSERT INTO approval_votes (approval_id, approver, level, roles, vote, comment, at, "
             "ledger_index) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -103,26 +103,30 @@ def _move(approval_id: str, then: tuple[str, int, float | None], now: float) -> 
 
 
 def transition(
-    approval_id: str, seen: tuple[str, int, float], then: tuple[str, int, float | None], now: float
+    approval_id: str, seen: tuple[str, int, int], then: tuple[str, int, float | None], now: float
 ) -> Mutation:
     """Move an approval that is still as read (escalate, expire, reject, override)."""
-    state, level, updated_at = seen
+    state, level, version = seen
     return Mutation(
-        (_cas(approval_id, state, level, updated_at), _move(approval_id, then, now)),
+        (_cas(approval_id, state, level, version), _move(approval_id, then, now)),
         conflict=f"approval {approval_id} changed meanwhile",
     )
 
 
-def consume(conn: Connection, approval_id: str, now: float) -> bool:
+def consume(approval_id: str, now: float) -> Mutation:
     """Mark an approved approval as used by the action it approved (once)."""
-    result = conn.execute(
-        text(
-            "UPDATE approvals SET state = 'consumed', updated_at = :now WHERE id = :id "
-            "AND state IN ('approved', 'overridden')"
+    return Mutation(
+        (
+            Statement(
+                "UPDATE approvals SET state = 'consumed', updated_at = ?, resolved_at = ?, "
+                "version = version + 1, ledger_index = ? WHERE id = ? "
+                "AND state IN ('approved', 'overridden')",
+                (now, now, ENTRY_INDEX, approval_id),
+                expect_rows=1,
+            ),
         ),
-        {"now": now, "id": approval_id},
+        conflict=f"approval {approval_id} was already used",
     )
-    return result.rowcount == 1
 
 
 def _approval(row: Any) -> dict[str, Any]:

@@ -143,6 +143,7 @@ approvals = Table(
     Column("updated_at", Float, nullable=False),
     Column("resolved_at", Float, nullable=True),
     Column("ledger_index", Int64, nullable=False),
+    Column("version", Integer, nullable=False, server_default="0"),  # bumped on every change
 )
 
 approval_votes = Table(
