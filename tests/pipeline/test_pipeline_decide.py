@@ -339,3 +339,74 @@ def test_the_caller_reports_the_outcome_of_an_action_it_ran(gov: Tether) -> None
     denied = gov.decide("support-bot", "nope", actor="agent:support")
     with pytest.raises(InvalidInput, match="it did not run"):
         gov.pipeline.record_outcome(denied, actor="agent:support")
+
+
+def test_a_functions_own_timeout_error_is_recorded_and_reraised(gov: Tether) -> None:
+    @gov.governed("support-bot", "read_customer", actor="agent:support")
+    def flaky(customer: str) -> str:
+        raise TimeoutError("upstream socket timed out")
+
+    with pytest.raises(TimeoutError, match="upstream socket"):
+        flaky("c")
+    last = [e for e in gov.ledger.iter_entries() if e.kind == "decision"][-1]
+    assert last.payload["error"] == "TimeoutError: upstream socket timed out"
+
+
+def test_inputs_json_cannot_hold_are_recorded_as_text_not_lost(gov: Tether) -> None:
+    ran: list[int] = []
+
+    @gov.governed("support-bot", "read_customer", actor="agent:support")
+    def read(customer: int) -> str:
+        ran.append(customer)
+        return "ok"
+
+    assert read(2**63) == "ok"
+    last = [e for e in gov.ledger.iter_entries() if e.kind == "decision"][-1]
+    assert last.payload["inputs"] == {"customer": str(2**63)}
+    assert ran == [2**63]
+
+
+def test_a_call_cannot_change_the_actor_or_context_the_decorator_fixed(gov: Tether) -> None:
+    @gov.governed("support-bot", "read_customer", actor="agent:support", context={"limit": 1})
+    def read(customer: str) -> str:
+        return "ok"
+
+    with pytest.raises(InvalidInput, match="actor is fixed"):
+        read("c", _actor="user:root")
+    with pytest.raises(InvalidInput, match="context is fixed"):
+        read("c", _context={"limit": 10**9})
+
+
+def test_a_denied_attempt_is_recorded_with_the_same_redactions(gov: Tether) -> None:
+    from tests.pipeline.conftest import POLICY
+
+    from tether.policy import Policy
+
+    text = POLICY.replace(
+        "    effect: allow\n  - id: model-predicts",
+        "    effect: allow\n    redact: [action.args.customer]\n  - id: model-predicts",
+    )
+    gov.policies.publish(Policy.from_text(text, "redact.yaml"), actor="user:root")
+    d = gov.decide("support-bot", "read_customer", actor="agent:rogue", inputs={"customer": "c9"})
+    assert d.outcome == "denied"
+    assert gov.ledger.get(d.ledger_index).payload["inputs"] == {"customer": "[REDACTED]"}
+
+
+def test_a_broken_shadow_policy_never_decides_live_traffic(
+    gov: Tether, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.pipeline.conftest import POLICY
+
+    from tether.policy import Policy
+
+    gov.policies.publish(Policy.from_text(POLICY, "s.yaml"), actor="user:root", mode="shadow")
+    shadow = gov.policies.shadow()
+    assert shadow is not None
+
+    def boom(request: object) -> None:
+        raise RuntimeError("candidate exploded")
+
+    monkeypatch.setattr(shadow.policy, "evaluate", boom)
+    d = gov.decide("support-bot", "read_customer", actor="agent:support", inputs={"customer": "c"})
+    assert d.outcome == "allowed"
+    assert d.shadow == {"version": 2, "error": "candidate exploded"}

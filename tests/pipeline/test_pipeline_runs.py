@@ -87,3 +87,14 @@ def test_budgets_stop_a_run(gov: Tether) -> None:
         run.step("read_customer", lambda customer: 1, customer="a", cost=0.6)
         with pytest.raises(ActionDenied, match=r"would spend 1\.2 of 1"):
             run.step("read_customer", lambda customer: 2, customer="b", cost=0.6)
+
+
+def test_registering_again_never_reactivates_an_actor(gov: Tether) -> None:
+    gov.actors.deactivate("agent:support", actor="user:root", reason="prompt injection")
+    gov.actors.register("agent:support", kind="agent", roles=["support"], actor="user:root",
+                        attributes={"suspended": False, "note": "x"})  # fmt: skip
+    d = gov.decide("support-bot", "read_customer", actor="agent:support", inputs={"customer": "c"})
+    assert d.rules == ("tether:inactive-actor",)
+    gov.actors.reactivate("agent:support", actor="user:root", reason="fixed the prompt")
+    assert gov.decide("support-bot", "read_customer", actor="agent:support",
+                      inputs={"customer": "c"}).allowed  # fmt: skip

@@ -16,6 +16,7 @@ import asyncio
 import functools
 import hashlib
 import inspect
+import math
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -118,6 +119,7 @@ class _Attempt:
     context: Mapping[str, Any]
     run: Run | None
     raw_inputs: Any = None  # as the caller gave them (guardrails may redact ``inputs``)
+    redact_paths: tuple[str, ...] = ()  # every redact path of the rules in scope
     started: int = field(default_factory=time.perf_counter_ns)
     stages: dict[str, int] = field(default_factory=dict)
     actor: Actor | None = None
@@ -279,9 +281,12 @@ class Pipeline:
             t = time.perf_counter_ns()
             output, error = None, None
             try:
-                output = await asyncio.wait_for(fn(*args, **kwargs), timeout)
-            except TimeoutError as exc:
-                error, attempt.exc = f"timed out after {timeout:g} s", exc
+                if timeout is None:
+                    output = await fn(*args, **kwargs)
+                else:
+                    output = await _wait_for(fn(*args, **kwargs), timeout)
+            except _PipelineTimeout as exc:
+                error, attempt.exc = str(exc), TimeoutError(f"{action} on {system} {exc}")
             except Exception as exc:
                 error, attempt.exc = f"{type(exc).__name__}: {_first_line(exc)}", exc
             attempt.lap("execute", t)
@@ -320,12 +325,19 @@ class Pipeline:
             signature = inspect.signature(fn)
 
             def prepare(args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
-                who = kwargs.pop("_actor", None) or (
-                    actor(*args, **kwargs) if callable(actor) else actor
-                )
+                # What the decorator fixed, a call may not change: the arguments may come
+                # from a model (``tool(**llm_json)``), and must not choose who acts.
+                given_actor, given_ctx = kwargs.pop("_actor", None), kwargs.pop("_context", None)
+                if given_actor is not None and actor is not None:
+                    raise InvalidInput(f"{name}: the actor is fixed by governed(); drop _actor=")
+                if given_ctx is not None and context is not None:
+                    raise InvalidInput(
+                        f"{name}: the context is fixed by governed(); drop _context="
+                    )
+                who = given_actor or (actor(*args, **kwargs) if callable(actor) else actor)
                 if not who:
                     raise InvalidInput(f"{name}: say who acts: governed(..., actor=...) or _actor=")
-                ctx = kwargs.pop("_context", None)
+                ctx = given_ctx
                 if ctx is None:
                     ctx = context(*args, **kwargs) if callable(context) else context
                 run = kwargs.pop("_run", None)
@@ -460,12 +472,17 @@ class Pipeline:
             return self._base(a, "deny", "denied", (NO_POLICY,),
                               ("no policy is published: tether policy publish FILE",))  # fmt: skip
         request = self._request(a)
+        a.redact_paths = published.policy.redactions(a.system, a.action)
         verdict = published.policy.evaluate(request)
         a.verdict, a.policy_version = verdict, published.version
         shadow = self._t.policies.shadow()
         if shadow is not None:
-            sv = shadow.policy.evaluate(request)
-            a.shadow = {"version": shadow.version, "effect": sv.effect, "rules": list(sv.rules)}
+            try:  # a broken candidate never decides live traffic
+                sv = shadow.policy.evaluate(request)
+                a.shadow = {"version": shadow.version, "effect": sv.effect,
+                            "rules": list(sv.rules)}  # fmt: skip
+            except Exception as exc:
+                a.shadow = {"version": shadow.version, "error": _first_line(exc)}
         t = a.lap("policy", t)
         if verdict.effect == "deny":
             return self._verdict(a, "denied")
@@ -525,8 +542,8 @@ class Pipeline:
         output: Any = None
         try:
             output = self._call(fn, args, kwargs, timeout)
-        except FutureTimeout:
-            error = f"timed out after {timeout:g} s"
+        except _PipelineTimeout as exc:
+            error = str(exc)
             a.exc = TimeoutError(f"{a.action} on {a.system} {error}")
         except Exception as exc:
             error, a.exc = f"{type(exc).__name__}: {_first_line(exc)}", exc
@@ -570,7 +587,13 @@ class Pipeline:
         with self._lock:
             if self._executor is None:
                 self._executor = ThreadPoolExecutor(thread_name_prefix="tether-exec")
-        return self._executor.submit(fn, *args, **kwargs).result(timeout=timeout)
+        future = self._executor.submit(fn, *args, **kwargs)
+        try:
+            return future.result(timeout=timeout)
+        except FutureTimeout:
+            if future.done():
+                raise  # the function's own TimeoutError
+            raise _PipelineTimeout(f"timed out after {timeout:g} s") from None
 
     # -- building and recording -------------------------------------------------------------
 
@@ -607,7 +630,7 @@ class Pipeline:
         return self._base(a, effect, outcome, v.rules, reasons or v.reasons, approval_id)
 
     def _redacted(self, a: _Attempt) -> dict[str, Any]:
-        paths = a.verdict.redact if a.verdict else ()
+        paths = a.redact_paths
         request = {"action": {"args": a.inputs}, "context": dict(a.context)}
         return _redact(request, paths)
 
@@ -733,8 +756,12 @@ def _digest(value: Any) -> str:
 
 def _jsonable(value: Any) -> Any:
     """Turn common Python values (tuples, sets, numpy scalars, objects) into JSON."""
-    if value is None or isinstance(value, str | bool | int | float):
+    if value is None or isinstance(value, str | bool):
         return value
+    if isinstance(value, int):
+        return value if -(2**53) <= value <= 2**53 else str(value)  # JSON-safe integers
+    if isinstance(value, float):
+        return value if math.isfinite(value) else repr(value)
     if isinstance(value, Mapping):
         return {str(k): _jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple | set | frozenset):
@@ -799,6 +826,19 @@ def _evolve(d: Decision, **changes: Any) -> Decision:
     if not _DECISION_FIELDS:
         _DECISION_FIELDS = tuple(f.name for f in fields(Decision))
     return Decision(*[changes[n] if n in changes else getattr(d, n) for n in _DECISION_FIELDS])
+
+
+class _PipelineTimeout(Exception):
+    """The pipeline's own timeout (not a TimeoutError the function raised)."""
+
+
+async def _wait_for(awaitable: Any, timeout: float) -> Any:
+    task = asyncio.ensure_future(awaitable)
+    done, _ = await asyncio.wait({task}, timeout=timeout)
+    if not done:
+        task.cancel()
+        raise _PipelineTimeout(f"timed out after {timeout:g} s")
+    return task.result()
 
 
 def _request_digest(a: _Attempt) -> str:

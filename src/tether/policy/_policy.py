@@ -340,7 +340,10 @@ class Policy:
     def redactions(self, system: str, action: str) -> tuple[str, ...]:
         """Every ``redact`` path of the rules in scope, whatever the verdict: a denied
         attempt is recorded with the same redactions as an allowed one."""
-        return self._bucket(system, action).redact
+        if system in self.systems and action in self.actions:
+            return self._bucket(system, action).redact
+        # undeclared names are not cached (callers choose them)
+        return tuple(dict.fromkeys(p for r in self.rules_for(system, action) for p in r.redact))
 
     def _deny(self, rule: str, reason: str) -> Verdict:
         return Verdict("deny", (rule,), (), (reason,), self.name, self.version)

@@ -244,13 +244,30 @@ class Actors:
         if clash:
             raise InvalidInput(f"attribute {sorted(clash)[0]!r} is reserved; rename it")
         old = self.find(actor_id)
-        new = Actor(actor_id, kind, role_list, attrs, True)
+        # Re-registering never reactivates: that takes reactivate() and a reason.
+        new = Actor(actor_id, kind, role_list, attrs, old.active if old is not None else True)
         if old is not None and _same(old, new, ("kind", "roles", "attributes", "active")):
             return old
         return self._write(
             "actor.updated" if old else "actor.registered", actor, new,
-            {"id": actor_id, "kind": kind, "roles": list(role_list), "attributes": attrs},
+            {"id": actor_id, "kind": kind, "roles": list(role_list), "attributes": attrs,
+             "active": new.active},
         )  # fmt: skip
+
+    def reactivate(self, actor_id: str, *, actor: str, reason: str) -> Actor:
+        """Let a deactivated actor act again.
+
+        Raises:
+            NotFound: no such actor.
+            InvalidInput: no reason given, or the actor is active.
+        """
+        if not reason.strip():
+            raise InvalidInput("reactivating an actor needs a reason")
+        old = self.get(actor_id)
+        if old.active:
+            raise InvalidInput(f"actor {actor_id!r} is active")
+        new = Actor(old.id, old.kind, old.roles, old.attributes, True)
+        return self._write("actor.reactivated", actor, new, {"id": actor_id, "reason": reason})
 
     def deactivate(self, actor_id: str, *, actor: str, reason: str) -> Actor:
         """Stop an actor from acting (every later decision for it is denied).
