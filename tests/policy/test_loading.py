@@ -234,3 +234,12 @@ def test_flattening_never_changes_what_a_condition_means(when: str) -> None:
             }
             own = rule.program.execute({"context": req["context"], "action": req["action"]})
             assert ("x" in p.evaluate(req).matched) == own, (when, amount, to)
+
+
+def test_nested_aliases_cannot_blow_up_loading() -> None:
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    for i in range(1, 8):
+        refs = ", ".join([f"*a{i - 1}"] * 10)
+        lines.append(f"a{i}: &a{i} [{refs}]")
+    (msg,) = problems("\n".join(lines) + "\n")
+    assert "expands to more than 200,000 values" in msg

@@ -84,25 +84,62 @@ def load_located(text: str, file: str) -> Located:
     doc = Located(None, file)
     if node is None:
         return doc
+    if _expanded_size(node, {}) > MAX_VALUES:
+        raise YamlProblem(
+            Mark(file, 1, 1),
+            f"the document expands to more than {MAX_VALUES:,} values (nested aliases?); "
+            "write it out or split it",
+        )
     loader = yaml.SafeLoader("")
     try:
-        doc.value = _build(node, (), doc, loader)
+        doc.value = _build(node, (), doc, loader, {})
     finally:
         loader.dispose()
     return doc
+
+
+MAX_VALUES = 200_000
+
+
+def _expanded_size(node: yaml.Node, sizes: dict[int, int]) -> int:
+    """How many values ``node`` becomes once every alias is expanded (memoised)."""
+    known = sizes.get(id(node))
+    if known is not None:
+        return known
+    total = 1
+    if isinstance(node, yaml.MappingNode):
+        total += sum(_expanded_size(k, sizes) + _expanded_size(v, sizes) for k, v in node.value)
+    elif isinstance(node, yaml.SequenceNode):
+        total += sum(_expanded_size(item, sizes) for item in node.value)
+    sizes[id(node)] = total
+    return total
 
 
 def _mark(file: str, mark: Any) -> Mark:
     return Mark(file, mark.line + 1, mark.column + 1)
 
 
-def _build(node: yaml.Node, path: Path, doc: Located, loader: yaml.SafeLoader) -> Any:
+def _build(
+    node: yaml.Node, path: Path, doc: Located, loader: yaml.SafeLoader, built: dict[int, Any]
+) -> Any:
+    # An alias is the same node object: build it once (nested aliases would otherwise
+    # expand exponentially, a "billion laughs" document).
+    if id(node) in built:
+        return built[id(node)]
     doc.values[path] = _mark(doc.file, node.start_mark)
+    value = _build_node(node, path, doc, loader, built)
+    built[id(node)] = value
+    return value
+
+
+def _build_node(
+    node: yaml.Node, path: Path, doc: Located, loader: yaml.SafeLoader, built: dict[int, Any]
+) -> Any:
     if isinstance(node, yaml.MappingNode):
         loader.flatten_mapping(node)  # resolves YAML merge keys (<<)
         out: dict[Any, Any] = {}
         for key_node, value_node in node.value:
-            key = _build(key_node, (*path, "\0key"), doc, loader)
+            key = _build(key_node, (*path, "\0key"), doc, loader, built)
             doc.values.pop((*path, "\0key"), None)
             if not isinstance(key, str):
                 raise YamlProblem(
@@ -116,10 +153,10 @@ def _build(node: yaml.Node, path: Path, doc: Located, loader: yaml.SafeLoader) -
                     f"{doc.keys[(*path, key)].line}); keep one",
                 )
             doc.keys[(*path, key)] = _mark(doc.file, key_node.start_mark)
-            out[key] = _build(value_node, (*path, key), doc, loader)
+            out[key] = _build(value_node, (*path, key), doc, loader, built)
         return out
     if isinstance(node, yaml.SequenceNode):
-        return [_build(item, (*path, i), doc, loader) for i, item in enumerate(node.value)]
+        return [_build(item, (*path, i), doc, loader, built) for i, item in enumerate(node.value)]
     try:
         return loader.construct_object(node, deep=True)
     except yaml.constructor.ConstructorError as exc:
