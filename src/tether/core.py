@@ -40,11 +40,29 @@ R = TypeVar("R")
 class Tether:
     """The running tether: store, ledger and clock, opened from one :class:`Settings`."""
 
-    def __init__(self, settings: Settings, store: Store, ledger: Ledger, clock: Clock) -> None:
-        self.settings = settings
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        store: Store | None = None,
+        ledger: Ledger | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        """``Tether(settings)`` opens an initialised tether, as :meth:`open` does.
+
+        Raises:
+            StoreError: the database cannot be opened or was never initialised.
+        """
+        if store is None or ledger is None:
+            opened = Tether.open(settings, clock=clock)
+            self.settings: Settings = opened.settings
+            self.store: Store = opened.store
+            self.ledger: Ledger = opened.ledger
+            self.clock: Clock = opened.clock
+            return
+        self.settings = settings or Settings()
         self.store = store
         self.ledger = ledger
-        self.clock = clock
+        self.clock = clock or SystemClock()
 
     # -- the governance services (created on first use) -------------------------------
 

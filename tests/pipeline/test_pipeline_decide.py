@@ -410,3 +410,8 @@ def test_a_broken_shadow_policy_never_decides_live_traffic(
     d = gov.decide("support-bot", "read_customer", actor="agent:support", inputs={"customer": "c"})
     assert d.outcome == "allowed"
     assert d.shadow == {"version": 2, "error": "candidate exploded"}
+
+
+def test_tether_settings_opens_an_initialised_tether(gov: Tether) -> None:
+    with Tether(gov.settings) as t:
+        assert t.ledger.size == gov.ledger.size
