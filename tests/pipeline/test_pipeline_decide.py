@@ -415,3 +415,33 @@ def test_a_broken_shadow_policy_never_decides_live_traffic(
 def test_tether_settings_opens_an_initialised_tether(gov: Tether) -> None:
     with Tether(gov.settings) as t:
         assert t.ledger.size == gov.ledger.size
+
+
+def test_a_shared_rate_limit_is_one_bucket_for_every_process(
+    make_tether: Callable[..., Tether], clock: FrozenClock
+) -> None:
+    from tests.pipeline.conftest import POLICY, setup_governance
+
+    from tether.policy import Policy
+
+    first = setup_governance(make_tether())
+    limited = POLICY.replace(
+        "    effect: allow\n  - id: model-predicts",
+        "    effect: allow\n"
+        "    rate_limit: {rate: 3, period: 1m, per: actor, scope: shared}\n"
+        "  - id: model-predicts",
+    )
+    first.policies.publish(Policy.from_text(limited, "shared.yaml"), actor="user:root")
+    second = Tether.open(first.settings, clock=clock)  # another process's tether
+    try:
+        outcomes = [
+            t.decide("support-bot", "read_customer", actor="agent:support",
+                     inputs={"customer": "c"}).outcome
+            for t in (first, second, first, second)
+        ]  # fmt: skip
+        assert outcomes == ["allowed", "allowed", "allowed", "rate_limited"]
+        clock.advance(seconds=20)  # one token back (3 a minute)
+        assert second.decide("support-bot", "read_customer", actor="agent:support",
+                             inputs={"customer": "c"}).outcome == "allowed"  # fmt: skip
+    finally:
+        second.close()

@@ -41,6 +41,7 @@ from tether.pipeline._breakers import breaker_keys
 from tether.pipeline._ratelimit import RateLimiter
 from tether.pipeline.guardrails import GuardOutcome, Guardrail, GuardResult, run_guardrails
 from tether.policy import Verdict
+from tether.store import ratelimit_repo
 
 if TYPE_CHECKING:
     from tether.core import Tether
@@ -490,7 +491,13 @@ class Pipeline:
         for rule_id, spec in verdict.rate_limits:
             key = _limit_key(rule_id, spec.per, a)
             now = self._t.clock.now().timestamp()
-            ok, retry = self.limiter.take(key, spec.rate, spec.period, spec.burst, now)
+            if spec.scope == "shared":
+                capacity = float(spec.burst or spec.rate)
+                with self._t.store.write() as conn:
+                    ok, retry = ratelimit_repo.take(conn, key, capacity, spec.rate / spec.period,
+                                                    now)  # fmt: skip
+            else:
+                ok, retry = self.limiter.take(key, spec.rate, spec.period, spec.burst, now)
             if not ok:
                 why = f"rate limit of rule {rule_id}: retry in {retry:.1f} s"
                 decision = self._base(a, "deny", "rate_limited", (rule_id,), (why,))

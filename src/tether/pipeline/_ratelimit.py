@@ -1,8 +1,9 @@
 """Token-bucket rate limits, the obligation a rule's ``rate_limit`` adds.
 
-Scope: per process. Each process enforces the limit on its own calls, so N processes
-admit up to N times the rate; for a hard global limit, put the limit on a server
-that all callers go through (``tether serve``), or use one process.
+Scope ``process`` (the default): each process enforces the limit on its own calls, so
+N processes admit up to N times the rate, at no cost. Scope ``shared``: one bucket in
+the database (``store.ratelimit_repo``) for every process, at the price of a write
+transaction per decision.
 """
 
 from __future__ import annotations

@@ -143,6 +143,9 @@ class RateLimitSpec(_Strict):
     period: Duration
     per: Literal["actor", "system", "action", "actor_action"] = "actor"
     burst: int | None = Field(default=None, ge=1)
+    scope: Literal["process", "shared"] = "process"
+    """``process``: each process its own bucket (free); ``shared``: one bucket in the
+    database for every process (a write transaction per decision)."""
 
 
 class RuleSpec(_Strict):
