@@ -1,0 +1,1 @@
+"""Monitoring tests (a package, so module names may repeat elsewhere)."""

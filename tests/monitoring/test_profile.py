@@ -1,0 +1,117 @@
+"""Profiles: typed, mergeable summaries binned on the reference's edges."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tether import InvalidInput
+from tether.monitoring import OTHER, CategoricalColumn, NumericColumn, Profile
+
+
+def reference(rng: np.random.Generator, n: int = 5000) -> Profile:
+    return Profile.build({
+        "amount": rng.lognormal(6, 1, n),
+        "score": rng.normal(0, 1, n),
+        "channel": rng.choice(["web", "app", "branch", "phone"], n, p=[0.5, 0.3, 0.15, 0.05]),
+    })  # fmt: skip
+
+
+def test_a_reference_bins_on_its_quantiles_and_keeps_its_top_categories() -> None:
+    ref = reference(np.random.default_rng(1))
+    amount = ref["amount"]
+    assert isinstance(amount, NumericColumn)
+    assert amount.edges.size == 9  # 10 bins from deciles: 9 inner edges + 2 open ends = 10
+    assert int(amount.counts.sum()) == 5000
+    assert np.all(np.abs(amount.counts - 500) <= 1)  # deciles hold a tenth each
+    channel = ref["channel"]
+    assert isinstance(channel, CategoricalColumn)
+    assert channel.categories == ("web", "app", "branch", "phone")
+    assert int(channel.counts[-1]) == 0  # nothing in OTHER for the reference itself
+    assert 3.5 < channel.distinct < 4.5
+    assert abs(amount.mean - math.exp(6.5)) / math.exp(6.5) < 0.05
+    assert 0.9 < ref["score"].std < 1.1  # type: ignore[union-attr]
+
+
+def test_a_window_uses_the_references_bins_and_categories() -> None:
+    ref = reference(np.random.default_rng(2))
+    window = Profile.build({"amount": [1e9, -5.0], "score": [0.0, 0.1],
+                            "channel": ["web", "fax"], "extra": [1, 2]}, reference=ref)  # fmt: skip
+    amount = window["amount"]
+    assert isinstance(amount, NumericColumn)
+    assert (int(amount.counts[0]), int(amount.counts[-1])) == (1, 1)  # open outer bins
+    assert "extra" not in window.columns
+    assert int(window["channel"].counts[-1]) == 1  # "fax" goes to OTHER
+    assert window.rows == 2
+
+
+def test_missing_values_and_type_errors_are_counted() -> None:
+    ref = Profile.build({"x": np.array([1.0, 2.0, 3.0, 4.0] * 10)})
+    window = Profile.build({"x": np.array([1.0, None, "n/a", "", float("nan"), "5"],
+                                          dtype=object)}, reference=ref)  # fmt: skip
+    x = window["x"]
+    assert (x.count, x.missing, x.type_errors) == (2, 3, 1)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(1, 400), st.integers(0, 2**32 - 1))
+def test_merging_two_halves_equals_profiling_the_whole(cut: int, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    ref = reference(rng, 2000)
+    n = 401
+    batch = {
+        "amount": np.where(rng.random(n) < 0.05, np.nan, rng.lognormal(6, 1.5, n)),
+        "score": rng.normal(0.3, 1, n),
+        "channel": rng.choice(["web", "app", "fax", "mail"], n),
+    }
+    whole = Profile.build(batch, reference=ref)
+    first = Profile.build({k: v[:cut] for k, v in batch.items()}, reference=ref)
+    second = Profile.build({k: v[cut:] for k, v in batch.items()}, reference=ref)
+    merged = first.merge(second)
+    assert merged.rows == whole.rows
+    for name, col in whole.columns.items():
+        other = merged[name]
+        assert np.array_equal(col.counts, other.counts), name
+        assert (col.count, col.missing, col.type_errors) == (
+            other.count, other.missing, other.type_errors,
+        )  # fmt: skip
+        if isinstance(col, NumericColumn):
+            assert isinstance(other, NumericColumn)
+            assert (col.min, col.max) == (other.min, other.max)
+            assert math.isclose(col.sum, other.sum, rel_tol=1e-12)
+            assert math.isclose(col.sum_sq, other.sum_sq, rel_tol=1e-12)
+            assert other.kll is not None
+            assert other.kll.n == col.count
+    # associativity of the counts: (a + b) + c == a + (b + c)
+    third = Profile.build({k: v[: n // 3] for k, v in batch.items()}, reference=ref)
+    left, right = first.merge(second).merge(third), first.merge(second.merge(third))
+    for name in whole.columns:
+        assert np.array_equal(left[name].counts, right[name].counts)
+
+
+def test_profiles_round_trip_through_json() -> None:
+    ref = reference(np.random.default_rng(3))
+    again = Profile.from_json(ref.to_json())
+    assert again.to_dict() == ref.to_dict()
+    assert again["amount"].quantile(0.5) == ref["amount"].quantile(0.5)  # type: ignore[union-attr]
+    assert len(ref.to_json()) < 20_000
+
+
+def test_bad_batches_get_clear_errors() -> None:
+    with pytest.raises(InvalidInput, match="different lengths"):
+        Profile.build({"a": [1, 2], "b": [1]})
+    with pytest.raises(InvalidInput, match="cannot profile a list"):
+        Profile.build([1, 2, 3])
+    with pytest.raises(InvalidInput, match="at least one row"):
+        Profile.build({"a": []})
+    with pytest.raises(InvalidInput, match="not JSON"):
+        Profile.from_json(b"{oops")
+    ref = reference(np.random.default_rng(4))
+    other = Profile.build({"amount": [1.0, 2.0, 3.0]})
+    with pytest.raises(InvalidInput, match="different columns"):
+        ref.merge(other)
+    assert OTHER == "__other__"
