@@ -9,5 +9,14 @@ from tether.monitoring._profile import (
     Profile,
     columns_of,
 )
+from tether.monitoring._quality import QualityIssue, check_quality
 
-__all__ = ["OTHER", "CategoricalColumn", "NumericColumn", "Profile", "columns_of"]
+__all__ = [
+    "OTHER",
+    "CategoricalColumn",
+    "NumericColumn",
+    "Profile",
+    "QualityIssue",
+    "check_quality",
+    "columns_of",
+]

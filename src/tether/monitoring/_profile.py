@@ -120,6 +120,10 @@ class NumericColumn:
     sum_sq: float = 0.0
     kll: Any = field(default=None, repr=False)
     kind: Kind = "numeric"
+    range_lo: float = -math.inf  # the reference's range, for a window built against it
+    range_hi: float = math.inf
+    below: int = 0  # values below range_lo
+    above: int = 0  # values above range_hi
 
     @property
     def mean(self) -> float:
@@ -146,6 +150,9 @@ class NumericColumn:
         self.max = max(self.max, float(good.max()))
         self.sum += float(good.sum())
         self.sum_sq += float(np.dot(good, good))
+        if self.range_lo > -math.inf or self.range_hi < math.inf:
+            self.below += int(np.count_nonzero(good < self.range_lo))
+            self.above += int(np.count_nonzero(good > self.range_hi))
         self.counts += np.bincount(
             np.searchsorted(self.edges, good, side="left"), minlength=self.counts.size
         )
@@ -169,6 +176,8 @@ class NumericColumn:
         self.min, self.max = min(self.min, other.min), max(self.max, other.max)
         self.sum += other.sum
         self.sum_sq += other.sum_sq
+        self.below += other.below
+        self.above += other.above
         if other.kll is not None:
             if self.kll is None:
                 self.kll = kll_doubles_sketch(200)
@@ -179,8 +188,11 @@ class NumericColumn:
         return float(self.kll.get_quantile(q)) if self.kll is not None and self.count else math.nan
 
     def empty_like(self) -> NumericColumn:
-        """A new, empty column binned on the same edges."""
-        return NumericColumn(self.name, self.edges, np.zeros_like(self.counts))
+        """A new, empty column binned on the same edges (counting values outside this
+        column's range)."""
+        lo, hi = (self.min, self.max) if self.count else (-math.inf, math.inf)
+        return NumericColumn(self.name, self.edges, np.zeros_like(self.counts),
+                             range_lo=lo, range_hi=hi)  # fmt: skip
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -189,6 +201,8 @@ class NumericColumn:
             "min": self.min if self.count else None, "max": self.max if self.count else None,
             "sum": self.sum, "sum_sq": self.sum_sq,
             "kll": base64.b64encode(self.kll.serialize()).decode() if self.kll else None,
+            "range": [_finite_or_none(self.range_lo), _finite_or_none(self.range_hi)],
+            "below": self.below, "above": self.above,
         }  # fmt: skip
 
     @classmethod
@@ -201,7 +215,15 @@ class NumericColumn:
         col.sum, col.sum_sq = float(d["sum"]), float(d["sum_sq"])
         if d.get("kll"):
             col.kll = kll_doubles_sketch.deserialize(base64.b64decode(d["kll"]))
+        lo, hi = d.get("range") or (None, None)
+        col.range_lo = -math.inf if lo is None else float(lo)
+        col.range_hi = math.inf if hi is None else float(hi)
+        col.below, col.above = int(d.get("below", 0)), int(d.get("above", 0))
         return col
+
+
+def _finite_or_none(x: float) -> float | None:
+    return x if math.isfinite(x) else None
 
 
 @dataclass
