@@ -28,6 +28,7 @@ from tether.store import ledger_repo as repo
 
 if TYPE_CHECKING:
     from tether.approvals import Approvals
+    from tether.monitoring import Signals
     from tether.pipeline import Breakers, Decision, Pipeline, Run
     from tether.policy import Policies
     from tether.registry import Actors, Systems
@@ -107,6 +108,13 @@ class Tether:
         from tether.pipeline import Breakers
 
         return Breakers(self)
+
+    @cached_property
+    def signals(self) -> Signals:
+        """Monitoring signals: recorded, shown to policy as ``signals``, sent to sinks."""
+        from tether.monitoring import Signals
+
+        return Signals(self)
 
     def decide(self, system: str, action: str, **kwargs: Any) -> Decision:
         """Ask the pipeline about one action and record the decision.
@@ -219,6 +227,8 @@ class Tether:
         """Flush pending appends and close the database."""
         if "pipeline" in self.__dict__:
             self.pipeline.close()
+        if "signals" in self.__dict__:
+            self.signals.close()
         self.ledger.close()
         self.store.close()
 

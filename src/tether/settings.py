@@ -105,6 +105,12 @@ class Settings(BaseSettings):
         description="Seconds an automatically opened breaker waits before letting one "
         "probe call through (half-open).",
     )
+    signal_cooldown: float = Field(
+        default=3600.0,
+        ge=0,
+        description="Seconds during which the same monitoring condition (system, kind, "
+        "feature, statistic) is not raised again at the same or a lower severity.",
+    )
     sqlite_busy_timeout_ms: int = Field(
         default=60_000,
         ge=0,

@@ -10,13 +10,27 @@ from tether.monitoring._profile import (
     columns_of,
 )
 from tether.monitoring._quality import QualityIssue, check_quality
+from tether.monitoring._signals import (
+    LogSink,
+    Signal,
+    Signals,
+    Sink,
+    WebhookSink,
+    verify_signature,
+)
 
 __all__ = [
     "OTHER",
     "CategoricalColumn",
+    "LogSink",
     "NumericColumn",
     "Profile",
     "QualityIssue",
+    "Signal",
+    "Signals",
+    "Sink",
+    "WebhookSink",
     "check_quality",
     "columns_of",
+    "verify_signature",
 ]

@@ -614,6 +614,7 @@ class Pipeline:
             "context": a.context,
         }
         req["run"] = a.run._input() if a.run is not None else _NO_RUN
+        req["signals"] = self._t.signals.for_policy(a.system)
         return req
 
     def _base(

@@ -49,6 +49,11 @@ from tether.policy._yaml import Located, YamlProblem, load_located
 
 __all__ = ["ApprovalRequirement", "Policy", "Rule", "Verdict"]
 
+# What monitoring raises, per system: policy reads ``signals.<kind>``, the highest
+# severity of that kind's active signals ("none" when there is none).
+SIGNAL_KINDS = ("drift", "performance", "anomaly", "quality", "behaviour", "fairness")
+SEVERITIES = ("none", "low", "medium", "high")
+
 UNDECLARED_SYSTEM = "tether:undeclared-system"
 PROHIBITED_SYSTEM = "tether:prohibited-system"
 UNDECLARED_ACTION = "tether:undeclared-action"
@@ -535,7 +540,11 @@ def _schema_for(document: Document, action: str | None) -> dict[str, FieldSpec]:
     actor = base["actor"].fields or {}
     base["actor"] = FieldSpec(type="map", fields={**actor, **declared.get("actor", {})})
     base["context"] = FieldSpec(type="map", fields=dict(declared.get("context", {})))
-    base["signals"] = FieldSpec(type="map", fields=dict(declared.get("signals", {})))
+    severity = FieldSpec(type="string", enum=SEVERITIES)
+    builtin_signals = dict.fromkeys(SIGNAL_KINDS, severity)
+    base["signals"] = FieldSpec(
+        type="map", fields={**builtin_signals, **declared.get("signals", {})}
+    )
     if action is not None:
         args = FieldSpec(type="map", fields=dict(document.actions[action].args))
         names = FieldSpec(type="string", enum=tuple(document.actions))

@@ -27,6 +27,7 @@ __all__ = [
     "metadata",
     "policies",
     "rate_buckets",
+    "signals",
     "systems",
 ]
 
@@ -181,4 +182,21 @@ rate_buckets = Table(
     Column("key", String(500), primary_key=True),
     Column("tokens", Float, nullable=False),
     Column("updated_at", Float, nullable=False),
+)
+
+# Active monitoring signals per system (a projection of signal.raised / signal.cleared).
+signals = Table(
+    "signals",
+    metadata,
+    Column("key", String(600), primary_key=True),  # system|kind|feature|statistic
+    Column("system", String(200), nullable=False),
+    Column("kind", String(20), nullable=False),
+    Column("feature", String(200), nullable=False),
+    Column("statistic", String(60), nullable=False),
+    Column("severity", String(10), nullable=False),
+    Column("value", Float, nullable=False),
+    Column("threshold", Float, nullable=True),
+    Column("raised_at", Float, nullable=False),
+    Column("cleared_at", Float, nullable=True),
+    Column("ledger_index", Int64, nullable=False),
 )
