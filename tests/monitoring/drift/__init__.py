@@ -1,0 +1,1 @@
+"""Drift statistics tests (a package, so module names never clash)."""
