@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from tether.monitoring._baseline import Baseline, DriftReport, FeatureDrift, StatCheck
 from tether.monitoring._profile import (
     OTHER,
     CategoricalColumn,
@@ -21,7 +22,10 @@ from tether.monitoring._signals import (
 
 __all__ = [
     "OTHER",
+    "Baseline",
     "CategoricalColumn",
+    "DriftReport",
+    "FeatureDrift",
     "LogSink",
     "NumericColumn",
     "Profile",
@@ -29,6 +33,7 @@ __all__ = [
     "Signal",
     "Signals",
     "Sink",
+    "StatCheck",
     "WebhookSink",
     "check_quality",
     "columns_of",
