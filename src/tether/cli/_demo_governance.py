@@ -9,11 +9,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from rich.console import Console
 from rich.table import Table
 
 from tether.core import Tether
 from tether.errors import ActionDenied, ApprovalRequired, CircuitOpen, RunStopped
+from tether.monitoring import Baseline, Signal
 from tether.pipeline.guardrails import Email, PaymentCard
 from tether.policy import Policy, Published, replay
 
@@ -58,6 +60,35 @@ def _read_customer(customer: str) -> dict[str, str]:
 
 def _send_email(to: str, subject: str) -> str:
     return f"sent to {to}"
+
+
+def _drift(t: Tether, console: Console, rng: random.Random) -> Signal:
+    """Baseline the model's inputs, watch a production window whose incomes moved."""
+    gen = np.random.default_rng(rng.randrange(2**32))
+
+    def applications(n: int, income_shift: float) -> dict[str, Any]:
+        return {
+            "income": gen.normal(60_000 + income_shift, 20_000, n),
+            "debt": gen.gamma(2.0, 8_000, n),
+            "amount": gen.choice([8_000.0, 15_000.0, 30_000.0, 75_000.0], n),
+            "channel": gen.choice(["web", "branch", "phone"], n, p=[0.6, 0.3, 0.1]),
+        }
+
+    baseline = Baseline.build(applications(20_000, 0.0), window_size=2_000, categorical=["amount"])
+    report = baseline.check(applications(2_000, 25_000.0))
+    signals = report.signals("loan-model", window="production, last 2,000 applications")
+    for signal in signals:
+        t.signals.emit(signal)
+    worst = report.drifted()[0]
+    console.print(
+        f"[yellow]drift[/] in the production window: "
+        f"{', '.join(f'{f.feature} ({f.severity})' for f in report.drifted())} "
+        f"of {len(report.features)} features ({worst.feature}: {worst.worst.statistic} "
+        f"{worst.worst.value:.3f} > threshold {worst.worst.threshold:.3f}, {worst.severity}); "
+        f"signal raised, policy now sees signals.drift = "
+        f"{t.signals.for_policy('loan-model')['drift']!r}"
+    )
+    return next(s for s in signals if s.feature == worst.feature)
 
 
 def governed_decisions(t: Tether, console: Console, applications: int) -> dict[str, Any]:
@@ -162,6 +193,16 @@ def governed_decisions(t: Tether, console: Console, applications: int) -> dict[s
         outcomes["kill switch: agent stopped"] += 1
         console.print(f"[yellow]kill switch[/] {exc}")
     t.breakers.reset("agent:agent:care-bot", actor="user:ops", reason="prompts sanitised")
+
+    # monitoring closes the loop: production inputs drift, a signal is raised, and
+    # policy sends every loan approval to a credit officer until it is cleared
+    drift_signal = _drift(t, console, rng)
+    try:
+        approve_loan(amount=9_000.0, score=0.9)
+    except ApprovalRequired as exc:
+        outcomes["loan after drift: sent to a credit officer"] += 1
+        console.print(f"[yellow]closed loop[/] next approval → {exc.decision.rules[0]}")
+    t.signals.clear(drift_signal, actor="user:olga", reason="retrained on recent data")
 
     # backtest a stricter candidate before enforcing it
     candidate = Policy.from_text(
