@@ -102,6 +102,7 @@ def test_help_lists_every_command(
         "breakers": ("list", "trip", "reset"),
         "systems": ("register", "list"),
         "actors": ("register", "list", "deactivate"),
+        "monitor": ("profile", "baseline", "drift"),
     }
     for group, commands in groups.items():
         result = cli.bare(group, "--help")

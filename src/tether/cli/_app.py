@@ -9,7 +9,17 @@ from typing import Annotated
 import typer
 from pydantic import ValidationError
 
-from tether.cli import _approvals, _breakers, _db, _demo, _inventory, _keys, _ledger, _policy
+from tether.cli import (
+    _approvals,
+    _breakers,
+    _db,
+    _demo,
+    _inventory,
+    _keys,
+    _ledger,
+    _monitor,
+    _policy,
+)
 from tether.cli._common import err_console, settings_from
 from tether.core import Tether
 from tether.errors import PolicyError, TetherError
@@ -31,6 +41,7 @@ app.add_typer(_approvals.app, name="approvals")
 app.add_typer(_breakers.app, name="breakers")
 app.add_typer(_inventory.systems, name="systems")
 app.add_typer(_inventory.actors, name="actors")
+app.add_typer(_monitor.app, name="monitor")
 app.command("demo")(_demo.demo)
 
 

@@ -1,0 +1,71 @@
+"""``tether monitor``: profiles, baselines and drift from files."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import orjson
+import pytest
+
+from tether import Settings
+
+from .harness import Cli, expect_error
+
+
+@pytest.fixture
+def bare(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> Cli:
+    return Cli(Settings(home=tmp_path / "unused"), capsys, monkeypatch)
+
+
+def write_csv(path: Path, n: int, shift: float, seed: int) -> Path:
+    rng = np.random.default_rng(seed)
+    with path.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["income", "channel"])
+        for income, channel in zip(rng.normal(50 + shift, 10, n),
+                                   rng.choice(["web", "app"], n), strict=True):  # fmt: skip
+            w.writerow([f"{income:.3f}", channel])
+    return path
+
+
+def test_baseline_then_drift(bare: Cli, tmp_path: Path) -> None:
+    ref = write_csv(tmp_path / "ref.csv", 20_000, 0.0, 1)
+    quiet = write_csv(tmp_path / "quiet.csv", 2_000, 0.0, 2)
+    moved = write_csv(tmp_path / "moved.csv", 2_000, 5.0, 3)
+    base = tmp_path / "baseline.json"
+    out = bare.bare("monitor", "baseline", str(ref), "--window-size", "2000", "-o", str(base))
+    assert out.code == 0, out
+    assert "baseline of 20,000 rows, 2 columns" in out.out
+    result = bare.bare("monitor", "drift", str(base), str(quiet))
+    assert result.code == 0, result
+    assert "0 of 2 features drifted" in result.out
+    result = bare.bare("monitor", "drift", str(base), str(moved), "--json")
+    report = orjson.loads(result.out)
+    assert report["dataset"]["drifted"] == ["income"]
+    result = bare.bare("monitor", "drift", str(ref), str(moved))  # data as the reference
+    assert "1 of 2 features drifted" in result.out
+    prof = tmp_path / "profile.json"
+    assert bare.bare("monitor", "profile", str(ref), "-o", str(prof)).code == 0
+    line = expect_error(bare.bare("monitor", "drift", str(prof), str(moved)), "is a profile")
+    assert "tether monitor baseline" in line
+
+
+def test_bad_files_get_one_clear_error(bare: Cli, tmp_path: Path) -> None:
+    broken = tmp_path / "broken.csv"
+    broken.write_text("a,b\n1,2\n3\n", encoding="utf-8")
+    expect_error(bare.bare("monitor", "profile", str(broken), "-o", str(tmp_path / "p.json")),
+                 "broken.csv:3: expected 2 fields, found 1")  # fmt: skip
+    empty = tmp_path / "empty.csv"
+    empty.write_text("", encoding="utf-8")
+    expect_error(bare.bare("monitor", "profile", str(empty), "-o", str(tmp_path / "p.json")),
+                 "the file is empty")  # fmt: skip
+    expect_error(bare.bare("monitor", "profile", str(tmp_path / "nope.csv"), "-o", "x.json"),
+                 "no such file")  # fmt: skip
+    one = tmp_path / "one.csv"
+    one.write_text("a\n1\n", encoding="utf-8")
+    expect_error(bare.bare("monitor", "baseline", str(one), "-o", str(tmp_path / "b.json")),
+                 "at least 60 reference rows")  # fmt: skip
