@@ -188,7 +188,13 @@ class Ledger:
         return await self._group.wait_async(request)
 
     def record(
-        self, kind: str, actor: str, payload: Any = None, *, subject: str | None = None
+        self,
+        kind: str,
+        actor: str,
+        payload: Any = None,
+        *,
+        subject: str | None = None,
+        mutation: repo.Mutation | None = None,
     ) -> Future[Entry]:
         """Append with the configured default durability (``TETHER_DURABILITY``).
 
@@ -200,9 +206,11 @@ class Ledger:
             StoreError: a durable write failed (nothing was appended).
         """
         if self.durability == "async":
-            return self.append(kind, actor, payload, subject=subject, durability="async")
+            return self.append(
+                kind, actor, payload, subject=subject, durability="async", mutation=mutation
+            )
         done: Future[Entry] = Future()
-        done.set_result(self.append(kind, actor, payload, subject=subject))
+        done.set_result(self.append(kind, actor, payload, subject=subject, mutation=mutation))
         return done
 
     def erase(self, index: int, reason: str, actor: str) -> Entry:
@@ -253,6 +261,7 @@ class Ledger:
             moment = self.clock.now()
             stamp = format_timestamp(moment)
             rows: list[tuple[int, bytes, bytes, bytes]] = []
+            deferred: dict[str, list[tuple[Any, ...]]] = {}
             nodes: list[tuple[int, bytes]] = []
             results: list[Entry | BaseException] = []
             index = head.size
@@ -262,10 +271,16 @@ class Ledger:
                     results.append(InvalidInput(f"payload of entry {req.erase} was already erased"))
                     continue
                 if req.mutation is not None:
-                    conflict = tx.apply(req.mutation, index)
-                    if conflict is not None:
-                        results.append(Conflict(conflict))
-                        continue
+                    if req.mutation.batched:
+                        for st in req.mutation.statements:
+                            deferred.setdefault(st.sql, []).append(
+                                tuple(index if p is repo.ENTRY_INDEX else p for p in st.params)
+                            )
+                    else:
+                        conflict = tx.apply(req.mutation, index)
+                        if conflict is not None:
+                            results.append(Conflict(conflict))
+                            continue
                 raw = encode_entry(index, stamp, req.kind, req.actor, req.subject, req.digest)
                 leaf = leaf_hash(raw)
                 for level, node_index, digest in tree.append(leaf):
@@ -284,6 +299,8 @@ class Ledger:
             now = moment.timestamp()
             if self._checkpoint_due(head, tree.size, now):
                 new_head, _ = self._sign_into(tx, new_head, now)
+            if deferred:
+                tx.insert_rows(deferred)
             tx.insert(rows, nodes, new_head)
         self._frontier = (new_head.size, new_head.frontier, tree)
         return results

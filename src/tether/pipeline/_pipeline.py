@@ -25,6 +25,8 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
+import orjson
+
 from tether._ids import new_id
 from tether.errors import (
     ActionDenied,
@@ -41,7 +43,7 @@ from tether.pipeline._breakers import breaker_keys
 from tether.pipeline._ratelimit import RateLimiter
 from tether.pipeline.guardrails import GuardOutcome, Guardrail, GuardResult, run_guardrails
 from tether.policy import Verdict
-from tether.store import ratelimit_repo
+from tether.store import decision_repo, ratelimit_repo
 
 if TYPE_CHECKING:
     from tether.core import Tether
@@ -647,11 +649,17 @@ class Pipeline:
         subject = f"system/{d.system}/action/{d.action}"
         try:
             future = self._t.ledger.record(
-                "decision", d.actor, self._payload(a, d), subject=subject
+                "decision",
+                d.actor,
+                self._payload(a, d),
+                subject=subject,
+                mutation=self._index(a, d),
             )
         except InvalidInput:  # inputs that are not plain JSON: record them converted
             payload = self._payload(a, d, convert=True)
-            future = self._t.ledger.record("decision", d.actor, payload, subject=subject)
+            future = self._t.ledger.record(
+                "decision", d.actor, payload, subject=subject, mutation=self._index(a, d)
+            )
         if a.pending is not None:  # an approval id is only handed out once it exists
             a.pending.result()
         if not future.done():  # TETHER_DURABILITY=async: the writer commits it shortly
@@ -664,20 +672,27 @@ class Pipeline:
         if self._t.ledger.durability != "durable":
             try:
                 payload = self._payload(a, d)
-                future = self._t.ledger.record("decision", d.actor, payload, subject=subject)
+                future = self._t.ledger.record(
+                    "decision", d.actor, payload, subject=subject, mutation=self._index(a, d)
+                )
             except InvalidInput:  # inputs that are not plain JSON: record them converted
                 payload = self._payload(a, d, convert=True)
-                future = self._t.ledger.record("decision", d.actor, payload, subject=subject)
+                future = self._t.ledger.record(
+                    "decision", d.actor, payload, subject=subject, mutation=self._index(a, d)
+                )
             if a.pending is not None:  # an approval id is only handed out once it exists
                 await asyncio.wrap_future(a.pending)
             return _evolve(self._recorded(a, d, -1, t), record=future)
         try:
             entry = await self._t.ledger.append_async(
-                "decision", d.actor, self._payload(a, d), subject=subject
-            )
+                "decision", d.actor, self._payload(a, d), subject=subject,
+                mutation=self._index(a, d),
+            )  # fmt: skip
         except InvalidInput:
             payload = self._payload(a, d, convert=True)
-            entry = await self._t.ledger.append_async("decision", d.actor, payload, subject=subject)
+            entry = await self._t.ledger.append_async(
+                "decision", d.actor, payload, subject=subject, mutation=self._index(a, d)
+            )
         if a.pending is not None:
             await asyncio.wrap_future(a.pending)
         return self._recorded(a, d, entry.index, t)
@@ -693,6 +708,12 @@ class Pipeline:
             except Exception:  # a monitor never breaks the action it watches
                 continue
         return final
+
+    def _index(self, a: _Attempt, d: Decision) -> Any:
+        """The decision's row in ``decisions`` (what labels join to), written with it."""
+        now = self._t.clock.now().timestamp()
+        output = _model_output(a, d)
+        return decision_repo.record(d.id, d.system, d.action, d.outcome, now, output)
 
     def _payload(self, a: _Attempt, d: Decision, *, convert: bool = False) -> dict[str, Any]:
         """The decision record; ``convert`` turns non-JSON inputs (tuples, numpy
@@ -723,6 +744,7 @@ class Pipeline:
                 for g in d.guardrails
             ],
             "output_digest": _digest(d.output) if d.outcome == "executed" else None,
+            "output": _model_output(a, d),
             "error": d.error,
             "run": d.run_id,
             "run_workflow": a.run.workflow if a.run is not None else None,
@@ -847,6 +869,14 @@ async def _wait_for(awaitable: Any, timeout: float) -> Any:
         task.cancel()
         raise _PipelineTimeout(f"timed out after {timeout:g} s")
     return task.result()
+
+
+def _model_output(a: _Attempt, d: Decision) -> Any:
+    """A model's prediction, kept for monitoring (JSON, at most 2 KB); None otherwise."""
+    if d.outcome != "executed" or a.sys is None or a.sys.kind != "model":
+        return None
+    value = _jsonable(d.output)
+    return value if len(orjson.dumps(value)) <= 2048 else None
 
 
 def _request_digest(a: _Attempt) -> str:

@@ -171,6 +171,9 @@ class Mutation:
 
     statements: tuple[Statement, ...]
     conflict: str = "the state changed concurrently; reload and retry"
+    batched: bool = False
+    """Rows that cannot conflict (``INSERT ... ON CONFLICT DO NOTHING``, no checks):
+    the writer inserts all of a batch's with one ``executemany``."""
 
 
 class AppendTransaction:
@@ -258,6 +261,11 @@ class AppendTransaction:
             return f"{mutation.conflict} ({' '.join(str(exc).split())})"
         cur.execute("RELEASE SAVEPOINT tether_mutation")
         return None
+
+    def insert_rows(self, rows: Mapping[str, list[tuple[Any, ...]]]) -> None:
+        """Insert batched mutation rows, one ``executemany`` per statement."""
+        for sql, params in rows.items():
+            self._cur.executemany(self._sql(sql), params)
 
     def erase(self, idx: int, erased_by: int) -> int:
         """Delete the payload of entry ``idx``; return the rows changed (0 or 1)."""

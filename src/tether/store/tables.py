@@ -19,6 +19,8 @@ __all__ = [
     "approval_votes",
     "approvals",
     "breakers",
+    "decisions",
+    "feedback",
     "ledger_checkpoints",
     "ledger_entries",
     "ledger_head",
@@ -198,5 +200,28 @@ signals = Table(
     Column("threshold", Float, nullable=True),
     Column("raised_at", Float, nullable=False),
     Column("cleared_at", Float, nullable=True),
+    Column("ledger_index", Int64, nullable=False),
+)
+
+# Decisions by id (a projection of "decision" entries): what labels join to.
+decisions = Table(
+    "decisions",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("ledger_index", Int64, nullable=False),
+    Column("system", String(200), nullable=False),
+    Column("action", String(200), nullable=False),
+    Column("outcome", String(20), nullable=False),
+    Column("at", Float, nullable=False),
+    Column("output", Text, nullable=True),  # JSON, for model predictions
+)
+
+# Ground truth for decisions, joined once whenever it arrives.
+feedback = Table(
+    "feedback",
+    metadata,
+    Column("decision_id", String(40), primary_key=True),
+    Column("label", Text, nullable=False),  # JSON
+    Column("at", Float, nullable=False),
     Column("ledger_index", Int64, nullable=False),
 )

@@ -1,0 +1,77 @@
+"""Repository of decisions by id and the labels joined to them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import orjson
+from sqlalchemy import Connection, select
+
+from tether.store.ledger_repo import ENTRY_INDEX, Mutation, Statement
+from tether.store.tables import decisions, feedback
+
+__all__ = ["add_labels", "known", "labelled", "record"]
+
+_RECORD = (
+    "INSERT INTO decisions (id, ledger_index, system, action, outcome, at, output) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING"
+)
+
+
+def record(
+    decision_id: str, system: str, action: str, outcome: str, at: float, output: Any
+) -> Mutation:
+    """Index a decision by id (its ledger entry carries this mutation)."""
+    out = None if output is None else orjson.dumps(output).decode()
+    params = (decision_id, ENTRY_INDEX, system, action, outcome, at, out)
+    return Mutation((Statement(_RECORD, params),), batched=True)
+
+
+def known(conn: Connection, ids: Sequence[str]) -> tuple[set[str], set[str]]:
+    """Of ``ids``: those that are decisions, and those already labelled."""
+    found: set[str] = set()
+    done: set[str] = set()
+    for start in range(0, len(ids), 500):
+        part = list(ids[start : start + 500])
+        found |= {
+            r[0] for r in conn.execute(select(decisions.c.id).where(decisions.c.id.in_(part)))
+        }
+        done |= {
+            r[0]
+            for r in conn.execute(
+                select(feedback.c.decision_id).where(feedback.c.decision_id.in_(part))
+            )
+        }
+    return found, done
+
+
+def add_labels(labels: Sequence[tuple[str, Any]], at: float) -> Mutation:
+    """Insert labels; one already there is kept (joined once)."""
+    sql = (
+        "INSERT INTO feedback (decision_id, label, at, ledger_index) VALUES (?, ?, ?, ?) "
+        "ON CONFLICT (decision_id) DO NOTHING"
+    )
+    return Mutation(
+        tuple(Statement(sql, (d, orjson.dumps(v).decode(), at, ENTRY_INDEX)) for d, v in labels)
+    )
+
+
+def labelled(
+    conn: Connection, system: str, since: float | None, until: float | None
+) -> list[tuple[str, float, Any, Any]]:
+    """(decision id, time, output, label) of a system's labelled decisions, by time."""
+    stmt = (
+        select(decisions.c.id, decisions.c.at, decisions.c.output, feedback.c.label)
+        .join(feedback, feedback.c.decision_id == decisions.c.id)
+        .where(decisions.c.system == system)
+        .order_by(decisions.c.at, decisions.c.id)
+    )
+    if since is not None:
+        stmt = stmt.where(decisions.c.at >= since)
+    if until is not None:
+        stmt = stmt.where(decisions.c.at < until)
+    return [
+        (str(i), float(a), None if o is None else orjson.loads(o), orjson.loads(lbl))
+        for i, a, o, lbl in conn.execute(stmt)
+    ]
