@@ -28,7 +28,7 @@ from tether.store import ledger_repo as repo
 
 if TYPE_CHECKING:
     from tether.approvals import Approvals
-    from tether.monitoring import Signals
+    from tether.monitoring import Feedback, Signals
     from tether.pipeline import Breakers, Decision, Pipeline, Run
     from tether.policy import Policies
     from tether.registry import Actors, Systems
@@ -108,6 +108,13 @@ class Tether:
         from tether.pipeline import Breakers
 
         return Breakers(self)
+
+    @cached_property
+    def feedback(self) -> Feedback:
+        """Delayed labels joined to decisions, and per-window performance."""
+        from tether.monitoring import Feedback
+
+        return Feedback(self)
 
     @cached_property
     def signals(self) -> Signals:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from tether.monitoring._baseline import Baseline, DriftReport, FeatureDrift, StatCheck
+from tether.monitoring._feedback import Feedback, FeedbackResult, WindowMetrics
 from tether.monitoring._profile import (
     OTHER,
     CategoricalColumn,
@@ -26,6 +27,8 @@ __all__ = [
     "CategoricalColumn",
     "DriftReport",
     "FeatureDrift",
+    "Feedback",
+    "FeedbackResult",
     "LogSink",
     "NumericColumn",
     "Profile",
@@ -35,6 +38,7 @@ __all__ = [
     "Sink",
     "StatCheck",
     "WebhookSink",
+    "WindowMetrics",
     "check_quality",
     "columns_of",
     "verify_signature",
