@@ -71,3 +71,31 @@ def test_metrics_match_an_independent_computation() -> None:
     pos, neg = scores[y], scores[~y]
     pairs = (pos[:, None] > neg[None, :]).mean() + 0.5 * (pos[:, None] == neg[None, :]).mean()
     assert abs(roc_auc(y, scores) - pairs) < 1e-12
+
+
+def test_a_rising_error_rate_raises_a_performance_signal_as_labels_arrive(
+    make_tether: Callable[..., Tether], clock: FrozenClock
+) -> None:
+    gov = setup_governance(make_tether())
+    rng = np.random.default_rng(9)
+
+    @gov.governed("loan-model", "predict", actor="svc:scoring")
+    def predict(income: float) -> float:
+        return 0.9
+
+    labels = []
+    for i in range(1200):
+        clock.advance(seconds=1)
+        d = gov.pipeline.execute(
+            predict, (), {"income": 1.0}, system="loan-model", action="predict",
+            actor="svc:scoring", inputs={"income": 1.0},
+        )  # fmt: skip
+        wrong = rng.random() < (0.05 if i < 800 else 0.5)  # the model degrades after 800
+        labels.append((d.id, 0 if wrong else 1))
+    gov.feedback.add_many(labels[:800], actor="svc:labels")
+    assert gov.signals.active("loan-model") == []
+    gov.feedback.add_many(labels[800:], actor="svc:labels")
+    (signal,) = gov.signals.active("loan-model")
+    assert (signal["kind"], signal["statistic"]) == ("performance", "adwin_error_rate")
+    assert signal["value"] > signal["threshold"]  # the error rate rose past where it was
+    assert gov.signals.for_policy("loan-model")["performance"] in ("medium", "high")

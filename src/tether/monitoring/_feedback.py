@@ -4,12 +4,15 @@
 decision once: a label for an already-labelled decision is a duplicate and is kept
 out; a label for an id that is no decision is reported, never dropped silently. Each
 call that joins anything is one ``feedback`` ledger entry. ``performance(system)``
-computes per-window metrics from the predictions kept with model decisions.
+computes per-window metrics from the predictions kept with model decisions, and the
+error stream of each system is watched by River's ADWIN as labels arrive: a rise
+raises a ``performance`` signal (state per process).
 """
 
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -18,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from tether.errors import InvalidInput
+from tether.monitoring._signals import Signal
 from tether.store import decision_repo as repo
 
 if TYPE_CHECKING:
@@ -59,6 +63,9 @@ class Feedback:
 
     def __init__(self, tether: Tether) -> None:
         self._t = tether
+        self.threshold = 0.5  # a score at or above it predicts the positive class
+        self._adwin: dict[str, Any] = {}  # system -> river ADWIN over the error stream
+        self._lock = threading.Lock()
 
     def add(self, decision_id: str, label: Any, *, actor: str) -> FeedbackResult:
         """Join one label (see :meth:`add_many`)."""
@@ -96,7 +103,35 @@ class Feedback:
                 mutation=repo.add_labels(joined, now),
             )  # fmt: skip
             index = entry.index
+            self._watch(joined)
         return FeedbackResult(tuple(d for d, _ in joined), duplicates, unknown, index)
+
+    def _watch(self, joined: Sequence[tuple[str, Any]]) -> None:
+        """Feed each joined label's error (in decision order) to its system's ADWIN;
+        a detected change raises a ``performance`` signal."""
+        from river.drift import ADWIN
+
+        labels = dict(joined)
+        with self._t.store.read() as conn:
+            rows = repo.for_ids(conn, list(labels))
+        for decision_id, system, _, output in rows:
+            if output is None:
+                continue
+            try:
+                error = _error(output, labels[decision_id], self.threshold)
+            except InvalidInput:
+                continue
+            with self._lock:
+                adwin = self._adwin.setdefault(system, ADWIN())  # type: ignore[no-untyped-call]
+                before = adwin.estimation
+                adwin.update(error)
+                changed, after = adwin.drift_detected, adwin.estimation
+            if changed and after > before:
+                grade = "high" if after >= 2 * max(before, 1e-9) else "medium"
+                self._t.signals.emit(Signal(
+                    "performance", system, grade, "adwin_error_rate", float(after),  # type: ignore[arg-type]
+                    float(before), detail=f"error rate {before:.3f} -> {after:.3f} (ADWIN)",
+                ))  # fmt: skip
 
     def performance(
         self,
@@ -133,6 +168,15 @@ class Feedback:
             lo = first + slot * window
             out.append(WindowMetrics(float(lo), float(lo + window), len(part), metrics))
         return out
+
+
+def _error(prediction: Any, label: Any, threshold: float) -> float:
+    """0/1 for a classification (a score or predict_proba row), the absolute error for
+    a regression (a label that is not 0/1)."""
+    p, y = _number(prediction), _number(label)
+    if y in (0.0, 1.0):
+        return float((p >= threshold) != (y >= 0.5))
+    return abs(p - y)
 
 
 def _number(value: Any) -> float:

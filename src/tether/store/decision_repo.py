@@ -11,7 +11,7 @@ from sqlalchemy import Connection, select
 from tether.store.ledger_repo import ENTRY_INDEX, Mutation, Statement
 from tether.store.tables import decisions, feedback
 
-__all__ = ["add_labels", "known", "labelled", "record"]
+__all__ = ["add_labels", "for_ids", "known", "labelled", "record"]
 
 _RECORD = (
     "INSERT INTO decisions (id, ledger_index, system, action, outcome, at, output) "
@@ -75,3 +75,18 @@ def labelled(
         (str(i), float(a), None if o is None else orjson.loads(o), orjson.loads(lbl))
         for i, a, o, lbl in conn.execute(stmt)
     ]
+
+
+def for_ids(conn: Connection, ids: Sequence[str]) -> list[tuple[str, str, float, Any]]:
+    """(id, system, time, output) of the given decisions, by time."""
+    out: list[tuple[str, str, float, Any]] = []
+    for start in range(0, len(ids), 500):
+        part = list(ids[start : start + 500])
+        stmt = select(decisions.c.id, decisions.c.system, decisions.c.at, decisions.c.output).where(
+            decisions.c.id.in_(part)
+        )
+        out.extend(
+            (str(i), str(s), float(a), None if o is None else orjson.loads(o))
+            for i, s, a, o in conn.execute(stmt)
+        )
+    return sorted(out, key=lambda r: (r[2], r[0]))
