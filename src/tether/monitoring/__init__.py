@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from tether.monitoring._baseline import Baseline, DriftReport, FeatureDrift, StatCheck
+from tether.monitoring._cbpe import CBPE, Estimate
 from tether.monitoring._feedback import Feedback, FeedbackResult, WindowMetrics
 from tether.monitoring._profile import (
     OTHER,
@@ -22,10 +23,12 @@ from tether.monitoring._signals import (
 )
 
 __all__ = [
+    "CBPE",
     "OTHER",
     "Baseline",
     "CategoricalColumn",
     "DriftReport",
+    "Estimate",
     "FeatureDrift",
     "Feedback",
     "FeedbackResult",
