@@ -43,6 +43,14 @@ def test_baseline_then_drift(bare: Cli, tmp_path: Path) -> None:
     result = bare.bare("monitor", "drift", str(base), str(quiet))
     assert result.code == 0, result
     assert "0 of 2 features drifted" in result.out
+    page = tmp_path / "report.html"
+    result = bare.bare("monitor", "drift", str(base), str(moved), "--report", str(page))
+    assert result.code == 0, result
+    text = page.read_text(encoding="utf-8")
+    assert "1 of 2 features drifted" in text
+    assert "<script" not in text
+    assert "http" not in text  # no CDN, no remote anything
+    assert len(text) < 1_000_000
     result = bare.bare("monitor", "drift", str(base), str(moved), "--json")
     report = orjson.loads(result.out)
     assert report["dataset"]["drifted"] == ["income"]

@@ -11,7 +11,7 @@ from rich.table import Table
 
 from tether.cli._common import out_console
 from tether.errors import InvalidInput
-from tether.monitoring import Baseline, Profile
+from tether.monitoring import Baseline, Profile, html_report
 from tether.monitoring._io import read_table
 
 app = typer.Typer(help="Monitoring: profiles, baselines, drift.", no_args_is_help=True)
@@ -51,6 +51,9 @@ def drift(
     ],
     current: DataArg,
     json_: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    report_: Annotated[
+        Path | None, typer.Option("--report", help="Also write a self-contained HTML report.")
+    ] = None,
 ) -> None:
     """Compare a window with a reference: drifted features, quality findings."""
     window = read_table(current)
@@ -67,7 +70,11 @@ def drift(
         base = Baseline.from_json(text)
     else:
         base = Baseline.build(read_table(reference), window_size=rows)
-    report = base.check(window)
+    window_profile = Profile.build(window, reference=base.profile)
+    report = base.check(window_profile, raw=window)
+    if report_ is not None:
+        page = html_report(base, report, window_profile, title=f"Drift: {current.name}")
+        report_.write_text(page, encoding="utf-8")
     if json_:
         typer.echo(orjson.dumps(report.to_dict(), option=orjson.OPT_INDENT_2).decode())
         return

@@ -13,6 +13,7 @@ from tether.monitoring._profile import (
     columns_of,
 )
 from tether.monitoring._quality import QualityIssue, check_quality
+from tether.monitoring._report import html_report
 from tether.monitoring._signals import (
     LogSink,
     Signal,
@@ -44,5 +45,6 @@ __all__ = [
     "WindowMetrics",
     "check_quality",
     "columns_of",
+    "html_report",
     "verify_signature",
 ]
