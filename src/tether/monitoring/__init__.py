@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from tether.monitoring._baseline import Baseline, DriftReport, FeatureDrift, StatCheck
+from tether.monitoring._behaviour import BehaviourMonitor
 from tether.monitoring._cbpe import CBPE, Estimate
 from tether.monitoring._feedback import Feedback, FeedbackResult, WindowMetrics
 from tether.monitoring._profile import (
@@ -27,6 +28,7 @@ __all__ = [
     "CBPE",
     "OTHER",
     "Baseline",
+    "BehaviourMonitor",
     "CategoricalColumn",
     "DriftReport",
     "Estimate",
