@@ -646,20 +646,7 @@ class Pipeline:
 
     def _record(self, a: _Attempt, d: Decision) -> Decision:
         t = time.perf_counter_ns()
-        subject = f"system/{d.system}/action/{d.action}"
-        try:
-            future = self._t.ledger.record(
-                "decision",
-                d.actor,
-                self._payload(a, d),
-                subject=subject,
-                mutation=self._index(a, d),
-            )
-        except InvalidInput:  # inputs that are not plain JSON: record them converted
-            payload = self._payload(a, d, convert=True)
-            future = self._t.ledger.record(
-                "decision", d.actor, payload, subject=subject, mutation=self._index(a, d)
-            )
+        future = self._submit(a, d)
         if a.pending is not None:  # an approval id is only handed out once it exists
             a.pending.result()
         if not future.done():  # TETHER_DURABILITY=async: the writer commits it shortly
@@ -668,34 +655,37 @@ class Pipeline:
 
     async def _record_async(self, a: _Attempt, d: Decision) -> Decision:
         t = time.perf_counter_ns()
-        subject = f"system/{d.system}/action/{d.action}"
         if self._t.ledger.durability != "durable":
-            try:
-                payload = self._payload(a, d)
-                future = self._t.ledger.record(
-                    "decision", d.actor, payload, subject=subject, mutation=self._index(a, d)
-                )
-            except InvalidInput:  # inputs that are not plain JSON: record them converted
-                payload = self._payload(a, d, convert=True)
-                future = self._t.ledger.record(
-                    "decision", d.actor, payload, subject=subject, mutation=self._index(a, d)
-                )
+            future = self._submit(a, d)
             if a.pending is not None:  # an approval id is only handed out once it exists
                 await asyncio.wrap_future(a.pending)
             return _evolve(self._recorded(a, d, -1, t), record=future)
         try:
-            entry = await self._t.ledger.append_async(
-                "decision", d.actor, self._payload(a, d), subject=subject,
-                mutation=self._index(a, d),
-            )  # fmt: skip
-        except InvalidInput:
-            payload = self._payload(a, d, convert=True)
-            entry = await self._t.ledger.append_async(
-                "decision", d.actor, payload, subject=subject, mutation=self._index(a, d)
-            )
+            entry = await self._t.ledger.append_async("decision", d.actor, **self._entry(a, d))
+        except InvalidInput:  # inputs that are not plain JSON: record them converted
+            converted = self._entry(a, d, convert=True)
+            entry = await self._t.ledger.append_async("decision", d.actor, **converted)
         if a.pending is not None:
             await asyncio.wrap_future(a.pending)
         return self._recorded(a, d, entry.index, t)
+
+    def _submit(self, a: _Attempt, d: Decision) -> Future[Any]:
+        """Queue the decision's entry with the configured durability."""
+        try:
+            return self._t.ledger.record("decision", d.actor, **self._entry(a, d))
+        except InvalidInput:  # inputs that are not plain JSON: record them converted
+            converted = self._entry(a, d, convert=True)
+            return self._t.ledger.record("decision", d.actor, **converted)
+
+    def _entry(self, a: _Attempt, d: Decision, *, convert: bool = False) -> dict[str, Any]:
+        """The payload, subject and mutation of a decision's ledger entry: the record,
+        and its row in ``decisions`` (what labels join to)."""
+        output = _model_output(a, d)
+        now = self._t.clock.now().timestamp()
+        mutation = decision_repo.record(d.id, d.system, d.action, d.outcome, now, output)
+        payload = self._payload(a, d, output, convert=convert)
+        subject = f"system/{d.system}/action/{d.action}"
+        return {"payload": payload, "subject": subject, "mutation": mutation}
 
     def _recorded(self, a: _Attempt, d: Decision, index: int, t: int) -> Decision:
         stages = dict(a.stages)
@@ -709,13 +699,9 @@ class Pipeline:
                 continue
         return final
 
-    def _index(self, a: _Attempt, d: Decision) -> Any:
-        """The decision's row in ``decisions`` (what labels join to), written with it."""
-        now = self._t.clock.now().timestamp()
-        output = _model_output(a, d)
-        return decision_repo.record(d.id, d.system, d.action, d.outcome, now, output)
-
-    def _payload(self, a: _Attempt, d: Decision, *, convert: bool = False) -> dict[str, Any]:
+    def _payload(
+        self, a: _Attempt, d: Decision, output: Any, *, convert: bool = False
+    ) -> dict[str, Any]:
         """The decision record; ``convert`` turns non-JSON inputs (tuples, numpy
         scalars, objects) into JSON first (only needed when the plain one fails)."""
         redacted = self._redacted(a)
@@ -744,7 +730,7 @@ class Pipeline:
                 for g in d.guardrails
             ],
             "output_digest": _digest(d.output) if d.outcome == "executed" else None,
-            "output": _model_output(a, d),
+            "output": output,
             "error": d.error,
             "run": d.run_id,
             "run_workflow": a.run.workflow if a.run is not None else None,
