@@ -51,7 +51,6 @@ import datetime as dt
 import json
 import math
 import os
-import platform
 import shutil
 import sqlite3
 import statistics
@@ -73,7 +72,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from ledger import _filesystem
+from ledger import _filesystem, git_info, machine_info
 from tether.policy import Policy
 
 BENCH = Path(__file__).resolve().parent
@@ -1253,53 +1252,6 @@ def render_metrics(metrics: list[Metric], console: Console, title: str) -> None:
 # =======================================================================================
 
 
-def git_info() -> dict[str, Any]:
-    """The commit measured, and whether src/ had uncommitted changes."""
-
-    def git(*args: str) -> str:
-        with contextlib.suppress(OSError, subprocess.SubprocessError):
-            return subprocess.run(
-                ["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=10
-            ).stdout.rstrip()  # not strip(): porcelain lines start with a space
-        return ""
-
-    import tether
-
-    dirty = [line[3:] for line in git("status", "--porcelain", "--", "src").splitlines()]
-    module = str(Path(tether.__file__).resolve().parent)
-    return {
-        "commit": git("rev-parse", "HEAD"),
-        "short": git("rev-parse", "--short", "HEAD"),
-        "src_uncommitted": dirty,
-        "tether_module": module,
-        "tether_from_this_checkout": module.startswith(str(ROOT / "src")),
-    }
-
-
-def machine_info() -> dict[str, Any]:
-    cpu = "unknown"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    mem = "unknown"
-    with contextlib.suppress(OSError, ValueError):
-        kb = int(Path("/proc/meminfo").read_text().split()[1])
-        mem = f"{kb / 1024 / 1024:.0f} GiB"
-    import tether
-
-    return {
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "memory": mem,
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "tether": tether.__version__,
-        "common-expression-language": metadata.version("common-expression-language"),
-    }
-
-
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
         description="tether decision benchmark (W1): the policy step against one-program "
@@ -1527,7 +1479,9 @@ def main(argv: list[str] | None = None) -> int:
     meta: dict[str, Any] = {
         "benchmark": "W1 decision: policy step and whole pipeline",
         "date": started.isoformat(timespec="seconds"),
-        "machine": machine_info(),
+        "machine": machine_info(
+            **{"common-expression-language": metadata.version("common-expression-language")}
+        ),
         "git": git,
         "tree_measured": (
             "this checkout's src/" if module.startswith(str(ROOT / "src")) else module

@@ -1482,7 +1482,7 @@ def git_info() -> dict[str, Any]:
         with contextlib.suppress(OSError, subprocess.SubprocessError):
             return subprocess.run(
                 ["git", *args], cwd=root, capture_output=True, text=True, timeout=10
-            ).stdout.strip()
+            ).stdout.rstrip()  # not strip(): porcelain lines start with a space
         return ""
 
     import tether
@@ -1491,13 +1491,15 @@ def git_info() -> dict[str, Any]:
     module = str(Path(tether.__file__).resolve().parent)
     return {
         "commit": git("rev-parse", "HEAD"),
+        "short": git("rev-parse", "--short", "HEAD"),
         "src_uncommitted": dirty,
         "tether_module": module,
         "tether_from_this_checkout": module.startswith(str(root / "src")),
     }
 
 
-def machine_info() -> dict[str, Any]:
+def machine_info(**versions: str) -> dict[str, Any]:
+    """CPU, cores, memory, platform, Python, tether and ``versions`` of other packages."""
     cpu = "unknown"
     with contextlib.suppress(OSError):
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -1508,9 +1510,6 @@ def machine_info() -> dict[str, Any]:
     with contextlib.suppress(OSError, ValueError):
         kb = int(Path("/proc/meminfo").read_text().split()[1])
         mem = f"{kb / 1024 / 1024:.0f} GiB"
-    import orjson
-    import sqlalchemy
-
     import tether
 
     return {
@@ -1520,10 +1519,17 @@ def machine_info() -> dict[str, Any]:
         "platform": platform.platform(),
         "python": platform.python_version(),
         "tether": tether.__version__,
-        "sqlalchemy": sqlalchemy.__version__,
-        "orjson": orjson.__version__,
-        "load_avg_at_start": os.getloadavg(),
+        **versions,
     }
+
+
+def _ledger_machine_info() -> dict[str, Any]:
+    import orjson
+    import sqlalchemy
+
+    info = machine_info(sqlalchemy=sqlalchemy.__version__, orjson=orjson.__version__)
+    info["load_avg_at_start"] = os.getloadavg()
+    return info
 
 
 def run_backend(
@@ -1737,7 +1743,7 @@ def main(argv: list[str] | None = None) -> int:
     meta: dict[str, Any] = {
         "benchmark": "W2 ledger append and verify",
         "date": started.isoformat(timespec="seconds"),
-        "machine": machine_info(),
+        "machine": _ledger_machine_info(),
         "git": git_info(),
         "note": args.note,
         "args": {
