@@ -53,6 +53,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from decide_agt import load_w1
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
@@ -88,18 +89,11 @@ TARGET_PROOF_MS = 1.0  # median inclusion proof at 1,000,000 entries
 # Payloads: seeded decision records (the W1 policy scenario: agents calling tools)
 # =======================================================================================
 
-ROLE_TOOLS: dict[str, list[str]] = {
-    "support_agent": ["search_kb", "read_ticket", "update_ticket", "send_email"],
-    "finance_agent": ["read_invoice", "create_refund", "issue_payment"],
-    "ops_agent": ["read_logs", "restart_service", "scale_service", "deploy"],
-    "analyst_agent": ["run_query", "read_logs", "export_report"],
-    "admin": [],
-    "intern_agent": [],
-}
-ALL_TOOLS = sorted(
-    {t for ts in ROLE_TOOLS.values() for t in ts} | {"drop_table", "delete_customer"}
-)
-SERVICES = ["billing-api", "checkout", "search", "ledger-sync", "notifier", "auth-gateway"]
+# The W1 roles, tools and services are examples/w1's (one definition of the scenario).
+_W1 = load_w1()
+ROLE_TOOLS: dict[str, list[str]] = _W1.ROLE_TOOLS
+ALL_TOOLS: list[str] = _W1.ALL_TOOLS
+SERVICES: list[str] = _W1.SERVICES
 REGIONS = ["eu-west-1", "eu-central-1", "us-east-1"]
 
 
