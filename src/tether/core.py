@@ -28,7 +28,7 @@ from tether.store import ledger_repo as repo
 
 if TYPE_CHECKING:
     from tether.approvals import Approvals
-    from tether.monitoring import Feedback, Signals
+    from tether.monitoring import Feedback, Monitor, Signals
     from tether.pipeline import Breakers, Decision, Pipeline, Run
     from tether.policy import Policies
     from tether.registry import Actors, Systems
@@ -115,6 +115,13 @@ class Tether:
         from tether.monitoring import Feedback
 
         return Feedback(self)
+
+    @cached_property
+    def monitor(self) -> Monitor:
+        """Stored baselines, windows of recorded decisions, drift and anomaly checks."""
+        from tether.monitoring import Monitor
+
+        return Monitor(self)
 
     @cached_property
     def signals(self) -> Signals:

@@ -77,3 +77,38 @@ def test_bad_files_get_one_clear_error(bare: Cli, tmp_path: Path) -> None:
     one.write_text("a\n1\n", encoding="utf-8")
     expect_error(bare.bare("monitor", "baseline", str(one), "-o", str(tmp_path / "b.json")),
                  "at least 60 reference rows")  # fmt: skip
+
+
+def test_set_baseline_then_watch_a_system(cli: Cli, tmp_path: Path) -> None:
+    from tests.monitoring.test_watch import record
+    from tests.pipeline.conftest import setup_governance
+
+    from tether import Tether
+
+    cli.ok("init")
+    ref = tmp_path / "ref.csv"
+    rng = np.random.default_rng(1)
+    with ref.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["income", "context.amount"])
+        w.writerows(zip(rng.normal(50, 15, 6_000), rng.gamma(2.0, 500.0, 6_000), strict=True))
+    with Tether.open(cli.settings) as t:
+        setup_governance(t)
+    expect_error(cli("monitor", "watch", "loan-model"), "has no monitoring baseline")
+    out = cli.ok("monitor", "set-baseline", "loan-model", str(ref), "--window-size", "200",
+                 "--action", "predict", "--actor", "user:root", "--reason", "v1")  # fmt: skip
+    assert "baseline for loan-model: 2 features, windows of 200 decisions, with anomaly" in out
+    expect_error(cli("monitor", "watch", "loan-model"), "no recorded decisions of 'loan-model'")
+    with Tether.open(cli.settings) as t:
+        record(t, 200)
+        record(t, 200, shift=20.0, seed=3)
+    out = cli.ok("monitor", "watch", "loan-model", "--windows", "2")
+    lines = [line for line in out.splitlines() if "decisions" in line and "(200)" in line]
+    assert len(lines) == 2
+    assert "income" not in lines[0]
+    assert "income (" in lines[1]
+    assert "active signals for loan-model:" in out
+    assert "drift" in out.split("active signals for loan-model:")[1]
+    data = orjson.loads(cli.ok("monitor", "watch", "loan-model", "--json", "--no-emit"))
+    assert [r["window"]["n"] for r in data["reports"]] == [200, 200]
+    assert data["reports"][1]["drift"]["dataset"]["drifted"] == ["income"]

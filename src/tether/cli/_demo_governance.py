@@ -15,7 +15,7 @@ from rich.table import Table
 
 from tether.core import Tether
 from tether.errors import ActionDenied, ApprovalRequired, CircuitOpen, RunStopped
-from tether.monitoring import Baseline, Signal
+from tether.monitoring import AnomalyDetector, Baseline, Signal
 from tether.pipeline.guardrails import Email, PaymentCard
 from tether.policy import Policy, Published, replay
 
@@ -62,33 +62,43 @@ def _send_email(to: str, subject: str) -> str:
     return f"sent to {to}"
 
 
-def _drift(t: Tether, console: Console, rng: random.Random) -> Signal:
-    """Baseline the model's inputs, watch a production window whose incomes moved."""
+def _drift(
+    t: Tether, console: Console, rng: random.Random, predict: Callable[..., float]
+) -> Signal:
+    """Baseline the model's inputs, then watch its recorded decisions drift."""
     gen = np.random.default_rng(rng.randrange(2**32))
 
-    def applications(n: int, income_shift: float) -> dict[str, Any]:
+    def applications(n: int, low: float, high: float) -> dict[str, Any]:
         return {
-            "income": gen.normal(60_000 + income_shift, 20_000, n),
-            "debt": gen.gamma(2.0, 8_000, n),
+            "income": gen.uniform(low, high, n),
+            "debt": gen.uniform(0, 60_000, n),
             "amount": gen.choice([8_000.0, 15_000.0, 30_000.0, 75_000.0], n),
-            "channel": gen.choice(["web", "branch", "phone"], n, p=[0.6, 0.3, 0.1]),
         }
 
-    baseline = Baseline.build(applications(20_000, 0.0), window_size=2_000, categorical=["amount"])
-    report = baseline.check(applications(2_000, 25_000.0))
-    signals = report.signals("loan-model", window="production, last 2,000 applications")
-    for signal in signals:
-        t.signals.emit(signal)
-    worst = report.drifted()[0]
+    training = applications(20_000, 20_000, 150_000)  # what the model was trained on
+    baseline = Baseline.build(training, window_size=200, categorical=["amount"])
+    detector = AnomalyDetector.fit(training, profile=baseline.profile)
+    t.monitor.set_baseline("loan-model", baseline, anomalies=detector, action="predict",
+                           actor="user:admin", reason="model v1 training data")  # fmt: skip
+    # production: a downturn moves applicants' incomes; every prediction is recorded
+    downturn = applications(200, 5_000, 110_000)
+    for income, debt, amount in zip(*downturn.values(), strict=True):
+        predict(income=float(income), debt=float(debt), amount=float(amount))
+    report = t.monitor.check("loan-model")  # the last 200 recorded predictions
+    worst = report.drift.drifted()[0]
+    quality = ", ".join(sorted({f"{q.column} {q.kind}" for q in report.drift.quality}))
+    anomalies = report.anomalies
     console.print(
-        f"[yellow]drift[/] in the production window: "
-        f"{', '.join(f'{f.feature} ({f.severity})' for f in report.drifted())} "
-        f"of {len(report.features)} features ({worst.feature}: {worst.worst.statistic} "
-        f"{worst.worst.value:.3f} > threshold {worst.worst.threshold:.3f}, {worst.severity}); "
-        f"signal raised, policy now sees signals.drift = "
+        f"[yellow]drift[/] in {report.window.label} of loan-model/predict: "
+        f"{', '.join(f'{f.feature} ({f.severity})' for f in report.drift.drifted())} "
+        f"of {len(report.drift.features)} features ({worst.feature}: {worst.worst.statistic} "
+        f"{worst.worst.value:.3f} > threshold {worst.worst.threshold:.3f}); "
+        f"quality: {quality or 'none'}; anomalous inputs: "
+        f"{'-' if anomalies is None else f'{anomalies.rate:.1%} ({anomalies.severity})'}; "
+        f"{len(report.raised)} signals raised, policy now sees signals.drift = "
         f"{t.signals.for_policy('loan-model')['drift']!r}"
     )
-    return next(s for s in signals if s.feature == worst.feature)
+    return next(s for s in report.signals if s.kind == "drift" and s.feature == worst.feature)
 
 
 def governed_decisions(t: Tether, console: Console, applications: int) -> dict[str, Any]:
@@ -196,7 +206,7 @@ def governed_decisions(t: Tether, console: Console, applications: int) -> dict[s
 
     # monitoring closes the loop: production inputs drift, a signal is raised, and
     # policy sends every loan approval to a credit officer until it is cleared
-    drift_signal = _drift(t, console, rng)
+    drift_signal = _drift(t, console, rng, predict)
     try:
         approve_loan(amount=9_000.0, score=0.9)
     except ApprovalRequired as exc:

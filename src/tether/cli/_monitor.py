@@ -1,4 +1,5 @@
-"""``tether monitor``: profiles, baselines and drift reports from files."""
+"""``tether monitor``: profiles, baselines and drift reports from files; stored
+baselines and watching a system's recorded decisions."""
 
 from __future__ import annotations
 
@@ -9,9 +10,9 @@ import orjson
 import typer
 from rich.table import Table
 
-from tether.cli._common import out_console
+from tether.cli._common import open_tether, out_console
 from tether.errors import InvalidInput
-from tether.monitoring import Baseline, Profile, html_report
+from tether.monitoring import AnomalyDetector, Baseline, DriftReport, Profile, html_report
 from tether.monitoring._io import read_table
 
 app = typer.Typer(help="Monitoring: profiles, baselines, drift.", no_args_is_help=True)
@@ -60,16 +61,7 @@ def drift(
     rows = len(next(iter(window.values()))) if window else 0
     if rows == 0:
         raise InvalidInput(f"{current}: the window has no rows")
-    if reference.suffix.lower() == ".json":
-        text = reference.read_bytes()
-        if b'"thresholds"' not in text:
-            raise InvalidInput(
-                f"{reference} is a profile, not a baseline: thresholds need the reference "
-                "rows; run 'tether monitor baseline DATA --window-size N -o baseline.json'"
-            )
-        base = Baseline.from_json(text)
-    else:
-        base = Baseline.build(read_table(reference), window_size=rows)
+    base = _baseline(reference, rows)
     window_profile = Profile.build(window, reference=base.profile)
     report = base.check(window_profile, raw=window)
     if report_ is not None:
@@ -78,6 +70,23 @@ def drift(
     if json_:
         typer.echo(orjson.dumps(report.to_dict(), option=orjson.OPT_INDENT_2).decode())
         return
+    _print_drift(report)
+
+
+def _baseline(reference: Path, window_size: int) -> Baseline:
+    """A baseline JSON file, or one built from reference data for windows of a size."""
+    if reference.suffix.lower() == ".json":
+        text = reference.read_bytes()
+        if b'"thresholds"' not in text:
+            raise InvalidInput(
+                f"{reference} is a profile, not a baseline: thresholds need the reference "
+                "rows; run 'tether monitor baseline DATA --window-size N -o baseline.json'"
+            )
+        return Baseline.from_json(text)
+    return Baseline.build(read_table(reference), window_size=window_size)
+
+
+def _print_drift(report: DriftReport) -> None:
     table = Table("feature", "kind", "statistic", "value", "threshold", "severity")
     for f in report.features:
         w = f.worst
@@ -92,3 +101,90 @@ def drift(
         f"{len(d.drifted)} of {len(report.features)} features drifted "
         f"({d.share_drifted:.0%}); dataset drift: {'yes' if d.is_drift else 'no'}"
     )
+
+
+SystemArg = Annotated[str, typer.Argument(help="The system whose decisions are watched.")]
+
+
+@app.command("set-baseline")
+def set_baseline(
+    ctx: typer.Context,
+    system: SystemArg,
+    reference: Annotated[
+        Path, typer.Argument(help="Reference data (CSV/Parquet), or a baseline JSON.")
+    ],
+    actor: Annotated[str, typer.Option("--actor", help="Who does this (recorded).")],
+    window_size: Annotated[
+        int, typer.Option(help="Decisions per watched window (reference data only).")
+    ] = 1000,
+    action: Annotated[
+        str | None, typer.Option(help="Watch only this action's decisions (e.g. predict).")
+    ] = None,
+    anomalies: Annotated[
+        bool, typer.Option(help="Also fit an isolation forest (reference data only).")
+    ] = True,
+    reason: Annotated[str, typer.Option(help="Why (recorded).")] = "",
+) -> None:
+    """Store a system's monitoring baseline (recorded in the ledger)."""
+    base = _baseline(reference, window_size)
+    detector = None
+    if anomalies and reference.suffix.lower() != ".json":
+        detector = AnomalyDetector.fit(read_table(reference), profile=base.profile)
+    with open_tether(ctx) as t:
+        index = t.monitor.set_baseline(system, base, anomalies=detector, action=action,
+                                       actor=actor, reason=reason)  # fmt: skip
+    typer.echo(
+        f"baseline for {system}: {len(base.thresholds)} features, windows of "
+        f"{base.window_size:,} decisions{', with anomaly detection' if detector else ''} "
+        f"(ledger entry {index})"
+    )
+
+
+@app.command()
+def watch(
+    ctx: typer.Context,
+    system: SystemArg,
+    windows: Annotated[int, typer.Option(help="How many recent windows to show.")] = 5,
+    size: Annotated[
+        int | None, typer.Option(help="Decisions per window (default: the baseline's).")
+    ] = None,
+    emit: Annotated[
+        bool, typer.Option(help="Raise the latest window's signals (recorded in the ledger).")
+    ] = True,
+    json_: Annotated[bool, typer.Option("--json", help="Print the reports as JSON.")] = False,
+) -> None:
+    """Check a system's recent windows of decisions against its baseline; list the
+    signals that are active for it."""
+    if windows < 1:
+        raise InvalidInput("--windows must be at least 1")
+    with open_tether(ctx) as t:
+        stored = t.monitor.get(system)
+        cut = t.monitor.windows(system, size=size or stored.baseline.window_size,
+                                action=stored.action)[-windows:]  # fmt: skip
+        if not cut:
+            raise InvalidInput(f"no recorded decisions of {system!r} yet: nothing to watch")
+        reports = [
+            t.monitor.check(system, w, emit=emit and i == len(cut) - 1) for i, w in enumerate(cut)
+        ]
+        active = t.signals.active(system)
+    if json_:
+        out = {"reports": [r.to_dict() for r in reports], "active": active}
+        typer.echo(orjson.dumps(out, option=orjson.OPT_INDENT_2).decode())
+        return
+    table = Table("window", "drifted", "anomalies", "quality", "signals")
+    for r in reports:
+        drifted = ", ".join(f"{f.feature} ({f.severity})" for f in r.drift.drifted()) or "-"
+        a = r.anomalies
+        anomalous = "-" if a is None else f"{a.rate:.1%}" + (f" ({a.severity})" * a.flagged)
+        note = " (partial)" if r.partial else ""
+        table.add_row(r.window.label + note, drifted, anomalous, str(len(r.drift.quality)),
+                      ", ".join(sorted({s.kind for s in r.signals})) or "-")  # fmt: skip
+    console = out_console()
+    console.print(table)
+    if active:
+        console.print(f"active signals for {system}:")
+        for s in active:
+            console.print(f"  {s['kind']} {s['severity']}: {s['feature'] or '-'} "
+                          f"{s['statistic']} = {s['value']:.4g}")  # fmt: skip
+    else:
+        console.print(f"no active signals for {system}")

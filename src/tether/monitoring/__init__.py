@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from tether.monitoring._anomaly import AnomalyDetector, AnomalyReport
 from tether.monitoring._baseline import Baseline, DriftReport, FeatureDrift, StatCheck
 from tether.monitoring._behaviour import BehaviourMonitor
 from tether.monitoring._cbpe import CBPE, Estimate
@@ -23,10 +24,13 @@ from tether.monitoring._signals import (
     WebhookSink,
     verify_signature,
 )
+from tether.monitoring._watch import Monitor, StoredBaseline, WatchReport, Window
 
 __all__ = [
     "CBPE",
     "OTHER",
+    "AnomalyDetector",
+    "AnomalyReport",
     "Baseline",
     "BehaviourMonitor",
     "CategoricalColumn",
@@ -36,6 +40,7 @@ __all__ = [
     "Feedback",
     "FeedbackResult",
     "LogSink",
+    "Monitor",
     "NumericColumn",
     "Profile",
     "QualityIssue",
@@ -43,7 +48,10 @@ __all__ = [
     "Signals",
     "Sink",
     "StatCheck",
+    "StoredBaseline",
+    "WatchReport",
     "WebhookSink",
+    "Window",
     "WindowMetrics",
     "check_quality",
     "columns_of",

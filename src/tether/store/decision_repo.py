@@ -9,9 +9,9 @@ import orjson
 from sqlalchemy import Connection, select
 
 from tether.store.ledger_repo import ENTRY_INDEX, Mutation, Statement
-from tether.store.tables import decisions, feedback
+from tether.store.tables import decisions, feedback, ledger_entries
 
-__all__ = ["add_labels", "for_ids", "known", "labelled", "record"]
+__all__ = ["add_labels", "for_ids", "known", "labelled", "record", "window"]
 
 _RECORD = (
     "INSERT INTO decisions (id, ledger_index, system, action, outcome, at, output) "
@@ -90,3 +90,33 @@ def for_ids(conn: Connection, ids: Sequence[str]) -> list[tuple[str, str, float,
             for i, s, a, o in conn.execute(stmt)
         )
     return sorted(out, key=lambda r: (r[2], r[0]))
+
+
+def window(
+    conn: Connection,
+    system: str,
+    *,
+    action: str | None = None,
+    last: int | None = None,
+    since: float | None = None,
+    until: float | None = None,
+) -> list[tuple[str, float, bytes | None]]:
+    """(id, time, ledger payload) of a system's decisions, oldest first: the ``last``
+    ones, or those with ``since <= time < until``. An erased payload is None."""
+    stmt = (
+        select(decisions.c.id, decisions.c.at, ledger_entries.c.payload)
+        .join(ledger_entries, ledger_entries.c.idx == decisions.c.ledger_index)
+        .where(decisions.c.system == system)
+    )
+    if action is not None:
+        stmt = stmt.where(decisions.c.action == action)
+    if since is not None:
+        stmt = stmt.where(decisions.c.at >= since)
+    if until is not None:
+        stmt = stmt.where(decisions.c.at < until)
+    stmt = stmt.order_by(decisions.c.at.desc(), decisions.c.ledger_index.desc())
+    if last is not None:
+        stmt = stmt.limit(last)
+    rows = [(str(i), float(a), None if p is None else bytes(p)) for i, a, p in conn.execute(stmt)]
+    rows.reverse()
+    return rows

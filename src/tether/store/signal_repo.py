@@ -47,7 +47,7 @@ def clear(key: str, now: float) -> Mutation:
 def get(conn: Connection, key: str) -> dict[str, Any] | None:
     """One signal row, active or cleared."""
     row = conn.execute(select(signals).where(signals.c.key == key)).first()
-    return None if row is None else dict(row._mapping)
+    return None if row is None else {str(k): v for k, v in row._mapping.items()}
 
 
 def active(conn: Connection, system: str | None = None) -> list[dict[str, Any]]:
@@ -55,4 +55,7 @@ def active(conn: Connection, system: str | None = None) -> list[dict[str, Any]]:
     stmt = select(signals).where(signals.c.cleared_at.is_(None))
     if system is not None:
         stmt = stmt.where(signals.c.system == system)
-    return [dict(r._mapping) for r in conn.execute(stmt.order_by(signals.c.raised_at.desc()))]
+    return [
+        {str(k): v for k, v in r._mapping.items()}
+        for r in conn.execute(stmt.order_by(signals.c.raised_at.desc()))
+    ]

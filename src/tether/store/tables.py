@@ -18,6 +18,7 @@ __all__ = [
     "actors",
     "approval_votes",
     "approvals",
+    "baselines",
     "breakers",
     "decisions",
     "feedback",
@@ -223,5 +224,18 @@ feedback = Table(
     Column("decision_id", String(40), primary_key=True),
     Column("label", Text, nullable=False),  # JSON
     Column("at", Float, nullable=False),
+    Column("ledger_index", Int64, nullable=False),
+)
+
+# The monitoring baseline of each system (a projection of monitor.baseline entries).
+baselines = Table(
+    "baselines",
+    metadata,
+    Column("system", String(200), primary_key=True),
+    Column("action", String(200), nullable=True),  # whose decisions are watched (None: all)
+    Column("baseline", Text, nullable=False),  # Baseline JSON
+    Column("anomalies", Text, nullable=True),  # AnomalyDetector JSON
+    Column("digest", String(64), nullable=False),  # SHA-256 of both, as in the ledger entry
+    Column("set_at", Float, nullable=False),
     Column("ledger_index", Int64, nullable=False),
 )

@@ -22,7 +22,7 @@ from tether.monitoring.drift import (
 )
 
 
-@pytest.mark.parametrize("n", [1_000, 100_000])
+@pytest.mark.parametrize("n", [1_000, 100_000, 1_000_000])
 def test_default_configuration_flags_at_most_5_percent_of_features_without_drift(n: int) -> None:
     # Two samples of one distribution, 10 numeric and 5 categorical columns; a feature
     # is flagged when any of its default statistics exceeds its calibrated threshold.
