@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import numpy as np
 from tests.pipeline.conftest import setup_governance
 
 from tether import Tether
 from tether.monitoring import BehaviourMonitor
+from tether.testing import FrozenClock
 
 
 def test_a_rising_deny_rate_raises_a_behaviour_signal(make_tether: Callable[..., Tether]) -> None:
@@ -32,3 +34,27 @@ def test_a_monitor_failure_never_breaks_a_decision(make_tether: Callable[..., Te
     gov.pipeline.monitors.append(broken)
     d = gov.decide("support-bot", "read_customer", actor="agent:support", inputs={"customer": "c"})
     assert d.allowed
+
+
+def test_a_jump_in_actions_per_minute_raises_a_behaviour_signal(
+    make_tether: Callable[..., Tether], clock: FrozenClock
+) -> None:
+    gov = setup_governance(make_tether())
+    BehaviourMonitor.attach(gov)
+    rng = np.random.default_rng(3)
+
+    def minutes(n: int, rate: float) -> None:
+        for _ in range(n):
+            for _ in range(int(rng.poisson(rate))):
+                gov.decide("support-bot", "read_customer", actor="agent:support",
+                           inputs={"customer": "c"})  # fmt: skip
+            clock.advance(minutes=1)
+
+    minutes(30, 6.0)  # the usual pace, with Poisson noise
+    assert gov.signals.active("support-bot") == []
+    minutes(6, 40.0)  # a runaway loop
+    found = [s for s in gov.signals.active("support-bot") if s["statistic"] == "actions_per_minute"]
+    assert len(found) == 1
+    assert found[0]["feature"] == "agent:support"
+    assert found[0]["value"] >= 25
+    assert found[0]["threshold"] < 8

@@ -114,3 +114,16 @@ def test_missing_baseline_and_empty_windows_are_clear_errors(watched: Tether) ->
     with pytest.raises(InvalidInput, match="positive"):
         watched.monitor.window("loan-model", last=0)
     assert watched.monitor.windows("loan-model", size=10) == []
+
+
+def test_the_most_anomalous_inputs_are_named_by_decision(watched: Tether) -> None:
+    ids = record(watched, WINDOW)
+    odd = [
+        watched.decide("loan-model", "predict", actor="svc:scoring", inputs={"income": 400.0},
+                       context={"amount": 9_000.0}).id
+        for _ in range(3)
+    ]  # fmt: skip
+    report = watched.monitor.check("loan-model", emit=False)
+    assert report.window.rows == tuple(ids[3:] + odd)
+    assert {d for d, _ in report.anomalous[:3]} == set(odd)
+    assert report.to_dict()["anomalies"]["top"][0]["decision"] in odd

