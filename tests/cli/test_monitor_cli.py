@@ -109,6 +109,11 @@ def test_set_baseline_then_watch_a_system(cli: Cli, tmp_path: Path) -> None:
     assert "income (" in lines[1]
     assert "active signals for loan-model:" in out
     assert "drift" in out.split("active signals for loan-model:")[1]
+    page = tmp_path / "watch.html"
+    cli.ok("monitor", "watch", "loan-model", "--no-emit", "--report", str(page))
+    text = page.read_text(encoding="utf-8")
+    assert "Drift over windows" in text
+    assert "Distributions of drifted features" in text
     data = orjson.loads(cli.ok("monitor", "watch", "loan-model", "--json", "--no-emit"))
     assert [r["window"]["n"] for r in data["reports"]] == [200, 200]
     assert data["reports"][1]["drift"]["dataset"]["drifted"] == ["income"]

@@ -24,3 +24,32 @@ def test_a_report_for_100_features_is_self_contained_and_under_a_megabyte() -> N
     assert "http://" not in page
     assert "https://" not in page
     assert page.count("<svg") >= 100 + 100  # a bar per check and a chart per drifted feature
+
+
+def test_drift_and_performance_over_windows_are_charted() -> None:
+    from tether.monitoring import WindowMetrics
+
+    rng = np.random.default_rng(32)
+    base = Baseline.build({"x": rng.normal(0, 1, 10_000), "y": rng.normal(0, 1, 10_000)},
+                          window_size=1_000)  # fmt: skip
+    history = [
+        (
+            f"window {i}",
+            base.check({"x": rng.normal(shift, 1, 1_000), "y": rng.normal(0, 1, 1_000)}),
+        )
+        for i, shift in enumerate([0.0, 0.0, 0.3, 0.6])
+    ]
+    metrics = [
+        WindowMetrics(i, i + 1, 500, {"accuracy": a}) for i, a in enumerate([0.9, 0.88, 0.7])
+    ]
+    label, latest = history[-1]
+    page = html_report(base, latest, title=label, history=history, performance=metrics)
+    assert "Drift over windows" in page
+    assert "Performance over windows" in page
+    charts = page[page.index("Drift over windows") :]
+    x_row = charts[charts.index("<td>x</td>") :].split("</tr>")[0]
+    y_row = charts[charts.index("<td>y</td>") :].split("</tr>")[0]
+    assert x_row.count("fill=#dc322f") == 2  # the last two windows of x beyond threshold
+    assert y_row.count("fill=#dc322f") == 0
+    assert "window 3: 0.7" in page  # the third accuracy point's tooltip
+    assert "<script" not in page

@@ -10,7 +10,7 @@ import orjson
 import typer
 from rich.table import Table
 
-from tether.cli._common import open_tether, out_console
+from tether.cli._common import open_tether, out_console, progress_bar
 from tether.errors import InvalidInput
 from tether.monitoring import AnomalyDetector, Baseline, DriftReport, Profile, html_report
 from tether.monitoring._io import read_table
@@ -152,6 +152,14 @@ def watch(
         bool, typer.Option(help="Raise the latest window's signals (recorded in the ledger).")
     ] = True,
     json_: Annotated[bool, typer.Option("--json", help="Print the reports as JSON.")] = False,
+    report_: Annotated[
+        Path | None,
+        typer.Option(
+            "--report",
+            help="Also write an HTML report: the latest window, drift "
+            "and performance over the windows.",
+        ),
+    ] = None,
 ) -> None:
     """Check a system's recent windows of decisions against its baseline; list the
     signals that are active for it."""
@@ -163,10 +171,22 @@ def watch(
                                 action=stored.action)[-windows:]  # fmt: skip
         if not cut:
             raise InvalidInput(f"no recorded decisions of {system!r} yet: nothing to watch")
-        reports = [
-            t.monitor.check(system, w, emit=emit and i == len(cut) - 1) for i, w in enumerate(cut)
-        ]
+        reports = []
+        with progress_bar("checking windows", len(cut)) as update:
+            for i, w in enumerate(cut):
+                reports.append(t.monitor.check(system, w, emit=emit and i == len(cut) - 1))
+                update(i + 1, len(cut))
         active = t.signals.active(system)
+        performance = t.feedback.performance(system) if report_ is not None else []
+    if report_ is not None:
+        base, latest = stored.baseline, reports[-1]
+        columns = {n: v for n, v in latest.window.columns.items() if n in base.profile.columns}
+        page = html_report(
+            base, latest.drift, Profile.build(columns, reference=base.profile),
+            title=f"{system}: {latest.window.label}",
+            history=[(r.window.label, r.drift) for r in reports], performance=performance,
+        )  # fmt: skip
+        report_.write_text(page, encoding="utf-8")
     if json_:
         out = {"reports": [r.to_dict() for r in reports], "active": active}
         typer.echo(orjson.dumps(out, option=orjson.OPT_INDENT_2).decode())

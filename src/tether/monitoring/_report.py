@@ -2,18 +2,26 @@
 
 Per feature: each statistic against its threshold; for drifted features, the
 reference and current distributions over the reference's bins; the data-quality
-findings. The same content is available as JSON (``DriftReport.to_dict``).
+findings; with a history of windows, each feature's drift (its worst statistic over its
+threshold) per window, and performance metrics per window. The same content is
+available as JSON (``DriftReport.to_dict``, ``WindowMetrics``).
 """
 
 from __future__ import annotations
 
 import html
+import math
+from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from tether.monitoring._baseline import Baseline, DriftReport, FeatureDrift
 from tether.monitoring._profile import NumericColumn, Profile
+
+if TYPE_CHECKING:
+    from tether.monitoring._feedback import WindowMetrics
 
 __all__ = ["html_report"]
 
@@ -28,9 +36,17 @@ td,th{padding:.25em .7em;border-bottom:1px solid #ddd;text-align:left}
 
 
 def html_report(
-    baseline: Baseline, report: DriftReport, window: Profile | None = None, *, title: str = ""
+    baseline: Baseline,
+    report: DriftReport,
+    window: Profile | None = None,
+    *,
+    title: str = "",
+    history: Sequence[tuple[str, DriftReport]] = (),
+    performance: Sequence[WindowMetrics] = (),
 ) -> str:
-    """Render ``report`` (of ``window`` against ``baseline``) as one HTML document.
+    """Render ``report`` (of ``window`` against ``baseline``) as one HTML document;
+    ``history`` (window label, report), oldest first, adds drift over windows, and
+    ``performance`` adds metrics over windows.
 
     Example:
         >>> import numpy as np
@@ -74,8 +90,69 @@ def html_report(
             parts.append(f"<tr><td>{html.escape(q.column)}</td><td>{q.kind}</td>"
                          f"<td>{html.escape(q.detail)}</td></tr>")  # fmt: skip
         parts.append("</table>")
+    if len(history) > 1:
+        parts.append(_history(history))
+    if performance:
+        parts.append(_performance(performance))
     parts.append("</html>")
     return "".join(parts)
+
+
+def _history(history: Sequence[tuple[str, DriftReport]]) -> str:
+    """Each feature's worst statistic over its threshold, per window (1 = threshold)."""
+    features = sorted({f.feature for _, r in history for f in r.features})
+    labels = [label for label, _ in history]
+    rows = ["<h2>Drift over windows</h2><p class=muted>value / threshold of each feature's "
+            "worst statistic; the dashed line is the threshold. Windows: "
+            + "; ".join(f"{i + 1}: {html.escape(s)}" for i, s in enumerate(labels))
+            + "</p><table>"]  # fmt: skip
+    for name in features:
+        ratios = []
+        for _, r in history:
+            f = next((f for f in r.features if f.feature == name), None)
+            w = None if f is None else f.worst
+            ratios.append(w.value / w.threshold if w is not None and w.threshold else math.nan)
+        rows.append(f"<tr><td>{html.escape(name)}</td><td>{_line(ratios, 1.0)}</td></tr>")
+    rows.append("</table>")
+    return "".join(rows)
+
+
+def _performance(windows: Sequence[WindowMetrics]) -> str:
+    names = sorted({m for w in windows for m in w.metrics})
+    rows = ["<h2>Performance over windows</h2><table>"]
+    for name in names:
+        values = [w.metrics.get(name, math.nan) for w in windows]
+        last = values[-1]
+        rows.append(f"<tr><td>{html.escape(name)}</td><td>{_line(values, None)}</td>"
+                    f"<td>{last:.3f}</td></tr>")  # fmt: skip
+    rows.append("</table>")
+    return "".join(rows)
+
+
+def _line(values: Sequence[float], threshold: float | None) -> str:
+    """A small inline SVG line chart (NaN leaves a gap); ``threshold`` as a dashed line."""
+    finite = [v for v in values if math.isfinite(v)]
+    top = max([*finite, threshold or 0.0, 1e-9]) * 1.15
+    lo = 0.0 if threshold is not None else min([*finite, 0.0])
+    width, height, n = 260, 48, max(len(values) - 1, 1)
+
+    def y(v: float) -> float:
+        return height - 4 - (height - 8) * (v - lo) / ((top - lo) or 1.0)
+
+    points = [f"{10 + 240 * i / n:.1f},{y(v):.1f}" for i, v in enumerate(values)
+              if math.isfinite(v)]  # fmt: skip
+    dots = "".join(
+        f"<circle cx={10 + 240 * i / n:.1f} cy={y(v):.1f} r=2.5 "
+        f"fill={_COLOURS['high'] if threshold is not None and v > threshold else '#268bd2'}>"
+        f"<title>window {i + 1}: {v:.3g}</title></circle>"
+        for i, v in enumerate(values) if math.isfinite(v)
+    )  # fmt: skip
+    rule = "" if threshold is None else (
+        f"<line x1=10 x2=250 y1={y(threshold):.1f} y2={y(threshold):.1f} stroke=#222 "
+        "stroke-dasharray='4 3' />"
+    )  # fmt: skip
+    return (f"<svg width={width} height={height} role=img>{rule}<polyline fill=none "
+            f"stroke=#268bd2 points='{' '.join(points)}' />{dots}</svg>")  # fmt: skip
 
 
 def _bar(value: float, threshold: float) -> str:
