@@ -117,3 +117,31 @@ def test_set_baseline_then_watch_a_system(cli: Cli, tmp_path: Path) -> None:
     data = orjson.loads(cli.ok("monitor", "watch", "loan-model", "--json", "--no-emit"))
     assert [r["window"]["n"] for r in data["reports"]] == [200, 200]
     assert data["reports"][1]["drift"]["dataset"]["drifted"] == ["income"]
+
+
+def test_drift_over_windows_of_a_file(bare: Cli, tmp_path: Path) -> None:
+    ref = write_csv(tmp_path / "ref.csv", 20_000, 0.0, 1)
+    current = tmp_path / "current.csv"
+    rng = np.random.default_rng(9)
+    with current.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["ts", "income", "channel"])
+        for hour, shift in enumerate([0.0, 0.0, 5.0]):  # the third hour moved
+            for i in range(1_000):
+                w.writerow([1_800_000_000 + hour * 3600 + i, f"{rng.normal(50 + shift, 10):.3f}",
+                            rng.choice(["web", "app"])])  # fmt: skip
+    base = tmp_path / "baseline.json"
+    bare.bare("monitor", "baseline", str(ref), "--window-size", "1000", "-o", str(base))
+    by_rows = bare.bare("monitor", "drift", str(base), str(current), "--rows", "1000", "--json")
+    assert by_rows.code == 0, by_rows
+    reports = orjson.loads(by_rows.out)
+    # the ts column is not in the baseline: a schema finding in every window
+    assert [r["dataset"]["drifted"] for r in reports] == [[], [], ["income"]]
+    page = tmp_path / "hours.html"
+    by_time = bare.bare("monitor", "drift", str(base), str(current), "--every", "3600",
+                        "--time-column", "ts", "--report", str(page))  # fmt: skip
+    assert by_time.code == 0, by_time
+    assert by_time.out.count("2027-01-15") == 3
+    assert "Drift over windows" in page.read_text(encoding="utf-8")
+    expect_error(bare.bare("monitor", "drift", str(base), str(current), "--every", "60"),
+                 "windows by time need a time column")  # fmt: skip

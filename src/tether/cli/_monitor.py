@@ -4,7 +4,7 @@ baselines and watching a system's recorded decisions."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import orjson
 import typer
@@ -12,7 +12,14 @@ from rich.table import Table
 
 from tether.cli._common import open_tether, out_console, progress_bar
 from tether.errors import InvalidInput
-from tether.monitoring import AnomalyDetector, Baseline, DriftReport, Profile, html_report
+from tether.monitoring import (
+    AnomalyDetector,
+    Baseline,
+    DriftReport,
+    Profile,
+    batch_windows,
+    html_report,
+)
 from tether.monitoring._io import read_table
 
 app = typer.Typer(help="Monitoring: profiles, baselines, drift.", no_args_is_help=True)
@@ -55,22 +62,52 @@ def drift(
     report_: Annotated[
         Path | None, typer.Option("--report", help="Also write a self-contained HTML report.")
     ] = None,
+    rows_per_window: Annotated[
+        int | None, typer.Option("--rows", help="Cut CURRENT into windows of this many rows.")
+    ] = None,
+    every: Annotated[
+        float | None, typer.Option(help="Cut CURRENT into windows of this many seconds.")
+    ] = None,
+    time_column: Annotated[
+        str | None, typer.Option("--time-column", help="The time column (with --every).")
+    ] = None,
 ) -> None:
-    """Compare a window with a reference: drifted features, quality findings."""
-    window = read_table(current)
-    rows = len(next(iter(window.values()))) if window else 0
+    """Compare a window with a reference: drifted features, quality findings. With
+    --rows or --every, CURRENT is cut into windows and each is compared."""
+    data = read_table(current)
+    rows = len(next(iter(data.values()))) if data else 0
     if rows == 0:
         raise InvalidInput(f"{current}: the window has no rows")
-    base = _baseline(reference, rows)
-    window_profile = Profile.build(window, reference=base.profile)
-    report = base.check(window_profile, raw=window)
+    if rows_per_window is None and every is None:
+        cut = [(current.name, data)]
+    else:
+        cut = list(batch_windows(data, size=rows_per_window, every=every, time=time_column))
+    base = _baseline(reference, rows_per_window or rows)
+    checked = []
+    with progress_bar("checking windows", len(cut)) as update:
+        for i, (label, window) in enumerate(cut):
+            profile = Profile.build(window, reference=base.profile)
+            checked.append((label, profile, base.check(profile, raw=window)))
+            update(i + 1, len(cut))
+    label, window_profile, report = checked[-1]
     if report_ is not None:
-        page = html_report(base, report, window_profile, title=f"Drift: {current.name}")
+        page = html_report(base, report, window_profile, title=f"Drift: {label}",
+                           history=[(lbl, r) for lbl, _, r in checked])  # fmt: skip
         report_.write_text(page, encoding="utf-8")
     if json_:
-        typer.echo(orjson.dumps(report.to_dict(), option=orjson.OPT_INDENT_2).decode())
+        out: Any = report.to_dict() if len(checked) == 1 else [
+            {"window": lbl, **r.to_dict()} for lbl, _, r in checked
+        ]  # fmt: skip
+        typer.echo(orjson.dumps(out, option=orjson.OPT_INDENT_2).decode())
         return
-    _print_drift(report)
+    if len(checked) == 1:
+        _print_drift(report)
+        return
+    table = Table("window", "rows", "drifted", "quality")
+    for lbl, _, r in checked:
+        drifted = ", ".join(f"{f.feature} ({f.severity})" for f in r.drifted()) or "-"
+        table.add_row(lbl, f"{r.rows:,}", drifted, str(len(r.quality)))
+    out_console().print(table)
 
 
 def _baseline(reference: Path, window_size: int) -> Baseline:

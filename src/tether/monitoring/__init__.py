@@ -24,7 +24,7 @@ from tether.monitoring._signals import (
     WebhookSink,
     verify_signature,
 )
-from tether.monitoring._watch import Monitor, StoredBaseline, WatchReport, Window
+from tether.monitoring._watch import Monitor, StoredBaseline, WatchReport, Window, batch_windows
 
 __all__ = [
     "CBPE",
@@ -53,6 +53,7 @@ __all__ = [
     "WebhookSink",
     "Window",
     "WindowMetrics",
+    "batch_windows",
     "check_quality",
     "columns_of",
     "html_report",

@@ -33,7 +33,7 @@ from tether.store import decision_repo as repo
 if TYPE_CHECKING:
     from tether.core import Tether
 
-__all__ = ["Monitor", "StoredBaseline", "WatchReport", "Window"]
+__all__ = ["Monitor", "StoredBaseline", "WatchReport", "Window", "batch_windows"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -327,3 +327,65 @@ def _cut(
         part.append(row)
     if part:
         yield part
+
+
+def batch_windows(
+    data: Any,
+    *,
+    size: int | None = None,
+    every: float | None = None,
+    time: str | None = None,
+) -> Iterator[tuple[str, dict[str, np.ndarray]]]:
+    """Cut a batch into windows, yielding (label, columns): consecutive ``size`` rows,
+    or ``every`` seconds of the ``time`` column (numbers of seconds, or datetime64),
+    oldest first. The time column itself is left out of each window.
+
+    Example:
+        >>> import numpy as np
+        >>> [label for label, _ in batch_windows({"x": np.arange(5.0)}, size=2)]
+        ['rows 1-2', 'rows 3-4', 'rows 5-5']
+
+    Raises:
+        InvalidInput: neither or both of size and every; every without time; a time
+            column that is missing or not times.
+    """
+    from tether.monitoring._profile import columns_of
+
+    cols = columns_of(data)
+    rows = len(next(iter(cols.values()))) if cols else 0
+    if (size is None) == (every is None):
+        raise InvalidInput("give windows either a size (rows) or every (seconds)")
+    if (size is not None and size < 1) or (every is not None and every <= 0):
+        raise InvalidInput("a window's size or duration must be positive")
+    if size is not None:
+        for start in range(0, rows, size):
+            stop = min(start + size, rows)
+            yield f"rows {start + 1}-{stop}", {n: v[start:stop] for n, v in cols.items()}
+        return
+    if time is None or time not in cols:
+        raise InvalidInput(
+            f"windows by time need a time column: pass time=NAME (one of {sorted(cols)})"
+        )
+    raw = cols.pop(time)
+    try:
+        stamps = (
+            raw.astype("datetime64[ns]").astype(np.int64) / 1e9
+            if raw.dtype.kind in "MOU"
+            else raw.astype(np.float64)
+        )
+    except (TypeError, ValueError):
+        raise InvalidInput(
+            f"column {time!r} is not times: use seconds since the epoch or ISO 8601 dates"
+        ) from None
+    assert every is not None
+    if np.isnan(stamps).any():
+        raise InvalidInput(
+            f"{int(np.isnan(stamps).sum())} rows have no time in column {time!r}: "
+            "fill or drop them first"
+        )
+    slots = np.floor((stamps - np.nanmin(stamps)) / every).astype(np.int64)
+    order = np.argsort(slots, kind="stable")
+    for slot in np.unique(slots):
+        pick = order[slots[order] == slot]
+        lo = datetime.fromtimestamp(float(np.nanmin(stamps) + slot * every), UTC)
+        yield f"from {lo:%Y-%m-%d %H:%M:%S} UTC", {n: v[pick] for n, v in cols.items()}
