@@ -115,3 +115,19 @@ def test_bad_batches_get_clear_errors() -> None:
     with pytest.raises(InvalidInput, match="different columns"):
         ref.merge(other)
     assert OTHER == "__other__"
+
+
+def test_missing_values_of_nullable_pandas_dtypes_are_missing_not_values() -> None:
+    pd = pytest.importorskip("pandas")
+    frame = pd.DataFrame({
+        "text": pd.array(["a", None, "b", "a"], dtype="string"),
+        "count": pd.array([1, None, 3, 4], dtype="Int64"),
+        "flag": pd.array([True, None, False, True], dtype="boolean"),
+    })  # fmt: skip
+    p = Profile.build(frame)
+    assert (p["text"].kind, p["text"].missing, p["text"].categories) == (  # type: ignore[union-attr]
+        "categorical", 1, ("a", "b")
+    )
+    assert (p["count"].kind, p["count"].count, p["count"].missing) == ("numeric", 3, 1)
+    assert p["count"].type_errors == 0
+    assert (p["flag"].count, p["flag"].missing) == (3, 1)

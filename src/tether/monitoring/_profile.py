@@ -48,7 +48,7 @@ def columns_of(data: Any) -> dict[str, np.ndarray]:
     elif (
         hasattr(data, "columns") and hasattr(data, "__getitem__") and not isinstance(data, Mapping)
     ):
-        data = {str(name): data[name].to_numpy() for name in data.columns}  # pandas
+        data = {str(name): _pandas_values(data[name]) for name in data.columns}  # pandas
     elif isinstance(data, np.ndarray) and data.dtype.names:
         data = {name: data[name] for name in data.dtype.names}
     if not isinstance(data, Mapping):
@@ -61,6 +61,15 @@ def columns_of(data: Any) -> dict[str, np.ndarray]:
     if len(lengths) > 1:
         raise InvalidInput(f"columns have different lengths: {sorted(lengths)}")
     return out
+
+
+def _pandas_values(series: Any) -> np.ndarray:
+    """A pandas column as numpy; a missing value of a nullable dtype (``pd.NA``, as in
+    the ``string``, ``Int64`` and ``boolean`` dtypes) becomes None, not a value."""
+    values = series.to_numpy()
+    if values.dtype == object and series.hasnans:
+        values = series.to_numpy(dtype=object, na_value=None)
+    return np.asarray(values)
 
 
 def _split_numeric(values: np.ndarray) -> tuple[np.ndarray, int, int]:
