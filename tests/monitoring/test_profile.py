@@ -126,7 +126,9 @@ def test_missing_values_of_nullable_pandas_dtypes_are_missing_not_values() -> No
     })  # fmt: skip
     p = Profile.build(frame)
     assert (p["text"].kind, p["text"].missing, p["text"].categories) == (  # type: ignore[union-attr]
-        "categorical", 1, ("a", "b")
+        "categorical",
+        1,
+        ("a", "b"),
     )
     assert (p["count"].kind, p["count"].count, p["count"].missing) == ("numeric", 3, 1)
     assert p["count"].type_errors == 0
