@@ -133,3 +133,11 @@ def test_missing_values_of_nullable_pandas_dtypes_are_missing_not_values() -> No
     assert (p["count"].kind, p["count"].count, p["count"].missing) == ("numeric", 3, 1)
     assert p["count"].type_errors == 0
     assert (p["flag"].count, p["flag"].missing) == (3, 1)
+
+
+def test_sums_that_overflow_survive_json() -> None:
+    p = Profile.build({"x": np.array([1e308, 1e308, -5.0, 3.0])})
+    again = Profile.from_json(p.to_json())
+    col = again["x"]
+    assert isinstance(col, NumericColumn)
+    assert (col.count, col.sum, col.max) == (4, math.inf, 1e308)

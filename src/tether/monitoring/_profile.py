@@ -157,8 +157,9 @@ class NumericColumn:
         self.count += int(good.size)
         self.min = min(self.min, float(good.min()))
         self.max = max(self.max, float(good.max()))
-        self.sum += float(good.sum())
-        self.sum_sq += float(np.dot(good, good))
+        with np.errstate(over="ignore"):  # values near 1e308: the sums become inf
+            self.sum += float(good.sum())
+            self.sum_sq += float(np.dot(good, good))
         if self.range_lo > -math.inf or self.range_hi < math.inf:
             self.below += int(np.count_nonzero(good < self.range_lo))
             self.above += int(np.count_nonzero(good > self.range_hi))
@@ -208,7 +209,7 @@ class NumericColumn:
             "kind": "numeric", "edges": self.edges.tolist(), "counts": self.counts.tolist(),
             "count": self.count, "missing": self.missing, "type_errors": self.type_errors,
             "min": self.min if self.count else None, "max": self.max if self.count else None,
-            "sum": self.sum, "sum_sq": self.sum_sq,
+            "sum": _json_float(self.sum), "sum_sq": _json_float(self.sum_sq),
             "kll": base64.b64encode(self.kll.serialize()).decode() if self.kll else None,
             "range": [_finite_or_none(self.range_lo), _finite_or_none(self.range_hi)],
             "below": self.below, "above": self.above,
@@ -229,6 +230,11 @@ class NumericColumn:
         col.range_hi = math.inf if hi is None else float(hi)
         col.below, col.above = int(d.get("below", 0)), int(d.get("above", 0))
         return col
+
+
+def _json_float(x: float) -> float | str:
+    """A float for JSON: inf, -inf and nan as strings (``float()`` reads them back)."""
+    return x if math.isfinite(x) else str(x)
 
 
 def _finite_or_none(x: float) -> float | None:
