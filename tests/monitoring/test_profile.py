@@ -141,3 +141,51 @@ def test_sums_that_overflow_survive_json() -> None:
     col = again["x"]
     assert isinstance(col, NumericColumn)
     assert (col.count, col.sum, col.max) == (4, math.inf, 1e308)
+
+
+_MIXED = st.one_of(
+    st.none(),
+    st.sampled_from(["", " ", "a", "b", "1", "1.0", "nan", "inf", "None", "True"]),
+    st.integers(-3, 3),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.booleans(),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_MIXED, max_size=40), st.booleans())
+def test_counting_distinct_values_equals_the_row_by_row_rules(values: list, as_text: bool) -> None:
+    from tether.monitoring._profile import (
+        _category_counts,
+        _mostly_numeric,
+        _raw_counts,
+        _split_numeric,
+        _strings,
+    )
+
+    arr = np.asarray([str(v) for v in values] if as_text else values, dtype=object)
+    if as_text:
+        arr = arr.astype(str) if arr.size else np.zeros(0, dtype=str)
+    strings, missing = _strings(arr)
+    uniq, freq = np.unique(strings, return_counts=True)
+    assert _category_counts(arr) == (dict(zip(uniq.tolist(), freq.tolist(), strict=True)), missing)
+    if arr.dtype.kind == "O":
+        _, m, e = _split_numeric(arr)
+        present = arr.size - m
+        assert _mostly_numeric(arr, _raw_counts(arr)) == (bool(present) and e <= 0.05 * present)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(_MIXED, max_size=40), st.booleans())
+def test_calibration_bins_of_categories_equal_the_sorting_rule(values: list, as_text: bool) -> None:
+    from tether.monitoring._baseline import _bin_indices
+    from tether.monitoring._profile import _strings
+
+    arr = np.asarray([str(v) for v in values] if as_text else values, dtype=object)
+    if as_text:
+        arr = arr.astype(str) if arr.size else np.zeros(0, dtype=str)
+    col = CategoricalColumn("c", ("a", "1", ""), np.zeros(4, dtype=np.int64))
+    strings, _ = _strings(arr)
+    slot = {"a": 0, "1": 1, "": 2}
+    expected = [slot.get(s, 3) for s in strings.tolist()]
+    assert _bin_indices(col, arr).tolist() == expected

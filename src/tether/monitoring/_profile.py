@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import math
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -83,23 +84,75 @@ def _split_numeric(values: np.ndarray) -> tuple[np.ndarray, int, int]:
     missing = errors = 0
     good: list[float] = []
     for v in values.tolist():
-        if v is None or (isinstance(v, float) and math.isnan(v)):
+        f = _number(v)
+        if f is None:
             missing += 1
-        elif isinstance(v, bool | int | float) and math.isfinite(float(v)):
-            good.append(float(v))
-        elif isinstance(v, str) and v.strip() == "":
-            missing += 1
+        elif f is _ERROR:
+            errors += 1
         else:
-            try:
-                f = float(v)
-            except (TypeError, ValueError):
-                errors += 1
-                continue
-            if math.isfinite(f):
-                good.append(f)
-            else:
-                missing += 1
+            good.append(f)  # type: ignore[arg-type]
     return np.asarray(good, dtype=np.float64), missing, errors
+
+
+_ERROR = object()
+
+
+def _number(v: Any) -> float | object | None:
+    """One raw value as a finite float, None when missing, ``_ERROR`` when not a number."""
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return None
+    if isinstance(v, bool | int | float) and math.isfinite(float(v)):
+        return float(v)
+    if isinstance(v, str) and v.strip() == "":
+        return None
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return _ERROR
+    return f if math.isfinite(f) else None
+
+
+def _raw_counts(values: np.ndarray) -> Counter[Any] | None:
+    """Counts of each distinct raw value (None when a value is unhashable)."""
+    try:
+        return Counter(values.tolist())
+    except TypeError:
+        return None
+
+
+def _category_counts(
+    values: np.ndarray, raw: Counter[Any] | None = None
+) -> tuple[dict[str, int], int]:
+    """Counts per category string and the missing count: exactly what ``_strings``
+    followed by ``np.unique`` gives, counted in C over the distinct values instead."""
+    if values.dtype.kind == "S":
+        values = values.astype(str)
+    if raw is None:
+        raw = _raw_counts(values)
+    if raw is not None and all(type(k) is str for k in raw):
+        counts = dict(raw)
+        missing = counts.pop("", 0) if values.dtype.kind == "U" else 0
+        return counts, missing
+    strings, missing = _strings(values)  # mixed types: equal keys like 1 and 1.0 differ
+    uniq, freq = np.unique(strings, return_counts=True)
+    return dict(zip(uniq.tolist(), freq.tolist(), strict=True)), missing
+
+
+def _mostly_numeric(values: np.ndarray, raw: Counter[Any] | None) -> bool:
+    """``_split_numeric``'s verdict on an object column (values present, at most 5 %
+    of them not numbers), judged once per distinct value."""
+    if raw is None:
+        _, missing, errors = _split_numeric(values)
+    else:
+        missing = errors = 0
+        for value, n in raw.items():
+            f = _number(value)
+            if f is None:
+                missing += n
+            elif f is _ERROR:
+                errors += n
+    present = values.size - missing
+    return bool(present) and errors <= 0.05 * present
 
 
 def _strings(values: np.ndarray) -> tuple[np.ndarray, int]:
@@ -256,19 +309,22 @@ class CategoricalColumn:
 
     def add(self, values: np.ndarray) -> None:
         """Fold one batch of raw values in."""
-        strings, missing = _strings(values)
+        self.add_counts(*_category_counts(values))
+
+    def add_counts(self, counts: Mapping[str, int], missing: int) -> None:
+        """Fold in a batch already counted per category string (see ``add``)."""
         self.missing += missing
-        if strings.size == 0:
+        if not counts:
             return
-        self.count += int(strings.size)
-        uniq, freq = np.unique(strings, return_counts=True)
+        self.count += sum(counts.values())
+        other = len(self.categories)
         index = {c: i for i, c in enumerate(self.categories)}
-        slot = np.asarray([index.get(u, len(self.categories)) for u in uniq.tolist()])
-        self.counts += np.bincount(slot, weights=freq, minlength=self.counts.size).astype(np.int64)
+        for value, n in counts.items():
+            self.counts[index.get(value, other)] += n
         if self.hll is None:
             self.hll = hll_sketch(_HLL_LG_K)
-        for u in uniq.tolist():
-            self.hll.update(u)
+        for value in sorted(counts):
+            self.hll.update(value)
 
     @property
     def distinct(self) -> float:
@@ -361,11 +417,15 @@ class Profile:
             if rows == 0:
                 raise InvalidInput("a reference needs at least one row")
             forced = set(categorical)
-            profile = cls({n: _new_column(n, v, bins, top_k, n in forced) for n, v in cols.items()})
+            made = {n: _new_column(n, v, bins, top_k, n in forced) for n, v in cols.items()}
+            profile = cls({n: col for n, (col, _) in made.items()})
+            counted = {n: c for n, (_, c) in made.items() if c is not None}
         else:
-            profile = reference.empty_like()
+            profile, counted = reference.empty_like(), {}
         for name, col in profile.columns.items():
-            if name in cols:
+            if name in counted:
+                col.add_counts(*counted[name])  # type: ignore[union-attr]
+            elif name in cols:
                 col.add(cols[name])
         profile.rows = rows
         return profile
@@ -428,23 +488,22 @@ class Profile:
             raise InvalidInput(f"profile is not JSON: {exc}") from None
 
 
-def _new_column(name: str, values: np.ndarray, bins: int, top_k: int, categorical: bool) -> Column:
+def _new_column(
+    name: str, values: np.ndarray, bins: int, top_k: int, categorical: bool
+) -> tuple[Column, tuple[dict[str, int], int] | None]:
+    """A reference column (empty) and, for a categorical one, its batch's counts."""
     if not categorical and values.dtype.kind in "iuf":
         good, _, _ = _split_numeric(values)
-        return NumericColumn(name, *_edges_counts(good, bins))
-    if not categorical and values.dtype.kind == "O":
-        good, missing, errors = _split_numeric(values)
-        present = values.size - missing
-        if present and errors <= 0.05 * present:  # mostly numbers: a numeric column
-            return NumericColumn(name, *_edges_counts(good, bins))
-    strings, _ = _strings(values)
-    if strings.size:
-        uniq, freq = np.unique(strings, return_counts=True)
-        order = np.lexsort((uniq, -freq))[:top_k]
-        cats = tuple(uniq[order].tolist())
-    else:
-        cats = ()
-    return CategoricalColumn(name, cats, np.zeros(len(cats) + 1, dtype=np.int64))
+        return NumericColumn(name, *_edges_counts(good, bins)), None
+    raw = _raw_counts(values) if values.dtype.kind in "OUS" else None
+    if not categorical and values.dtype.kind == "O" and _mostly_numeric(values, raw):
+        good, _, _ = _split_numeric(values)  # mostly numbers: a numeric column
+        return NumericColumn(name, *_edges_counts(good, bins)), None
+    counts, missing = _category_counts(values, raw)
+    # the top K by count, ties in string order (as np.lexsort((uniq, -freq)) orders them)
+    cats = tuple(sorted(counts, key=lambda c: (-counts[c], c))[:top_k])
+    column = CategoricalColumn(name, cats, np.zeros(len(cats) + 1, dtype=np.int64))
+    return column, (counts, missing)
 
 
 def _edges_counts(good: np.ndarray, bins: int) -> tuple[np.ndarray, np.ndarray]:

@@ -59,8 +59,8 @@ def check_quality(
         [('missing_rate', 0.5), ('out_of_range', 0.5)]
     """
     issues: list[QualityIssue] = []
+    cols = columns_of(raw) if raw is not None else {}
     if raw is not None:
-        cols = columns_of(raw)
         for name in sorted(cols.keys() - reference.columns.keys()):
             issues.append(
                 QualityIssue(name, "column_added", 1, 0, f"{name!r} is not in the reference")
@@ -74,7 +74,7 @@ def check_quality(
                     issues.append(QualityIssue(name, "column_retyped", 1, 0, why))
     for name, ref_col in reference.columns.items():
         col = window.columns.get(name)
-        if col is None or (raw is not None and name not in columns_of(raw)):
+        if col is None or (raw is not None and name not in cols):
             issues.append(QualityIssue(name, "column_removed", 1, 0, f"{name!r} is missing"))
             continue
         issues.extend(_column_issues(name, ref_col, col, missing_increase, rate_floor))
