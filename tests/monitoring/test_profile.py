@@ -189,3 +189,54 @@ def test_calibration_bins_of_categories_equal_the_sorting_rule(values: list, as_
     slot = {"a": 0, "1": 1, "": 2}
     expected = [slot.get(s, 3) for s in strings.tolist()]
     assert _bin_indices(col, arr).tolist() == expected
+
+
+@pytest.mark.parametrize("storage", ["python", "pyarrow"])
+def test_a_pandas_text_column_profiles_like_its_plain_numpy_values(storage: str) -> None:
+    pd = pytest.importorskip("pandas")
+    if storage == "pyarrow":
+        pytest.importorskip("pyarrow")
+    rng = np.random.default_rng(8)
+    words = rng.choice(["web", "app", "", "1.5", "branch"], 5_000).astype(object)
+    words[::7] = None
+    frame = pd.DataFrame({"w": pd.array(words, dtype=pd.StringDtype(storage))})
+    plain = {"w": words}  # what the column holds, as an object array
+    a, b = Profile.build(frame), Profile.build(plain)
+    assert a.to_dict()["columns"]["w"]["counts"] == b.to_dict()["columns"]["w"]["counts"]
+    assert (a["w"].categories, a["w"].missing) == (b["w"].categories, b["w"].missing)  # type: ignore[union-attr]
+
+
+def test_a_pyarrow_table_profiles_like_its_plain_values() -> None:
+    pa = pytest.importorskip("pyarrow")
+    words = ["web", None, "app", "", "web", "1.5"] * 500
+    chunks = pa.chunked_array([words[:1000], words[1000:]])  # two chunks
+    table = pa.table({"w": chunks, "x": pa.array([1.0, None, 3.0] * 1000)})
+    a = Profile.build(table)
+    b = Profile.build(
+        {"w": np.asarray(words, dtype=object), "x": np.asarray([1.0, np.nan, 3.0] * 1000)}
+    )
+    assert a.to_dict()["columns"]["w"] == b.to_dict()["columns"]["w"]
+    assert a["x"].counts.tolist() == b["x"].counts.tolist()
+
+
+def test_coded_text_columns_calibrate_like_plain_ones_and_slices_forget_their_codes() -> None:
+    pd = pytest.importorskip("pandas")
+    from tether.monitoring import Baseline
+    from tether.monitoring._profile import coded
+
+    rng = np.random.default_rng(12)
+    words = rng.choice(["web", "app", "", "branch", "fax"], 20_000, p=[0.5, 0.3, 0.1, 0.09, 0.01])
+    plain = words.astype(object)
+    plain[::11] = None
+    frame = pd.DataFrame({"w": pd.array(plain, dtype="string"), "x": rng.normal(0, 1, 20_000)})
+    a = Baseline.build(frame, window_size=1_000, top_k=3)
+    b = Baseline.build({"w": plain, "x": frame["x"].to_numpy()}, window_size=1_000, top_k=3)
+    assert a.thresholds == b.thresholds
+    assert a.profile["w"].to_dict() == b.profile["w"].to_dict()
+    assert a.profile["x"].counts.tolist() == b.profile["x"].counts.tolist()  # KLL is randomised
+    from tether.monitoring._profile import columns_of
+
+    column = columns_of(frame)["w"]
+    assert coded(column) is not None
+    assert coded(column[:100]) is None
+    assert coded(column[[1, 2]]) is None

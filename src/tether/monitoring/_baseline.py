@@ -10,6 +10,7 @@ data-quality findings; and the signals to emit.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -22,7 +23,9 @@ from tether.monitoring._profile import (
     CategoricalColumn,
     NumericColumn,
     Profile,
+    _each,
     _strings,
+    coded,
     columns_of,
 )
 from tether.monitoring._quality import QualityIssue, check_quality
@@ -166,21 +169,26 @@ class Baseline:
                 f"a baseline needs at least 60 reference rows to calibrate; got {profile.rows}"
             )
         chosen = {kind: list(v) for kind, v in (statistics or {}).items()}
-        thresholds: dict[str, dict[str, Threshold]] = {}
-        for name, col in profile.columns.items():
+
+        def calibrated(name: str) -> dict[str, Threshold] | None:
+            col = profile.columns[name]
             indices = _bin_indices(col, cols[name])
             if indices.size < 2 or not col.count:
-                continue
+                return None
             chunks = split_counts(
                 indices, chunk_size_for(indices.size, window_size), col.counts.size
             )
             edges, scale = _geometry(col)
-            thresholds[name] = {
+            return {
                 stat: calibrate(
                     stat, chunks, col.counts, k=k, edges=edges, scale=scale, window_size=window_size
                 )
                 for stat in chosen.get(col.kind, defaults_for(col.kind))
             }
+
+        names = list(profile.columns)
+        found = _each(calibrated, names, profile.rows)
+        thresholds = {n: t for n, t in zip(names, found, strict=True) if t is not None}
         return cls(profile, thresholds, window_size)
 
     def check(self, window: Any, *, raw: Any = None, share: float = 0.5) -> DriftReport:
@@ -190,7 +198,7 @@ class Baseline:
         else:
             window = columns_of(window)  # convert a DataFrame or Table once
             raw = window if raw is None else raw
-            profile = Profile.build(window, reference=self.profile)
+            profile = Profile.build(window, reference=self.profile, sketches=False)
         features: list[FeatureDrift] = []
         for name, stats in self.thresholds.items():
             ref_col, col = self.profile[name], profile.columns.get(name)
@@ -246,14 +254,17 @@ def _threshold_dict(t: Threshold) -> dict[str, Any]:
 
 def _distinct_strings(values: np.ndarray) -> set[str] | None:
     """The distinct values of a text array, or of an object array holding only
-    strings; None for anything else."""
+    strings and missing values (None, NaN); None for anything else."""
     if values.dtype.kind not in "UO":
         return None
     try:
         distinct = set(values.tolist())
     except TypeError:  # unhashable values
         return None
-    return distinct if all(type(v) is str for v in distinct) else None
+    plain = all(
+        type(v) is str or v is None or (isinstance(v, float) and math.isnan(v)) for v in distinct
+    )
+    return distinct if plain else None
 
 
 def _geometry(col: NumericColumn | CategoricalColumn) -> tuple[np.ndarray | None, float | None]:
@@ -269,10 +280,15 @@ def _bin_indices(col: NumericColumn | CategoricalColumn, values: np.ndarray) -> 
         return col.bin_indices(values)
     index = {c: i for i, c in enumerate(col.categories)}
     other = len(col.categories)
+    known = coded(values)
+    if known is not None:  # a text column built from codes: no per-row work at all
+        codes, uniques = known
+        table = np.asarray([index.get(u, other) for u in uniques], dtype=np.int64)
+        return np.asarray(table[codes[codes >= 0]])
     distinct = _distinct_strings(values)
     if distinct is not None:
         # plain strings: each row through a dict at C speed (what follows, without sorting)
-        slot = {v: index.get(v, other) for v in distinct}
+        slot = {v: index.get(v, other) if type(v) is str else -1 for v in distinct}
         if values.dtype.kind == "U" and "" in slot:
             slot[""] = -1  # "" is missing in a text array (a category in an object one)
         rows = values.tolist()
