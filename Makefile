@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 DEV    := $(VENV)/.dev-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 PYTEST_ARGS ?=
 
-.PHONY: demo test check bench bench-decide clean venv
+.PHONY: demo test check bench bench-decide bench-drift clean venv
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -36,9 +36,13 @@ check: $(DEV)  ## ruff + mypy strict
 bench: $(DEV)  ## benchmarks; results in bench/results/
 	$(PY) bench/ledger.py
 	$(PY) bench/decide.py
+	$(PY) bench/drift.py
 
 bench-decide: $(DEV)  ## W1 policy decision benchmark (tether vs CEL, plain Python, Microsoft AGT)
 	$(PY) bench/decide.py
+
+bench-drift: $(DEV)  ## W3 drift benchmark (tether vs Evidently and whylogs, each in its own venv)
+	$(PY) bench/drift.py
 
 clean:
 	rm -rf $(VENV) .tether-demo .pytest_cache .mypy_cache .ruff_cache
