@@ -72,7 +72,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from ledger import _filesystem, git_info, machine_info
+from ledger import _filesystem, git_info, machine_info, save_results
 from tether.policy import Policy
 
 BENCH = Path(__file__).resolve().parent
@@ -1569,13 +1569,7 @@ def main(argv: list[str] | None = None) -> int:
     if agt_info["status"] != "measured":
         console.print(f"AGT: {agt_info['status']}: {agt_info.get('reason', '')}")
     if not args.no_save:
-        RESULTS.mkdir(parents=True, exist_ok=True)
-        text = json.dumps(result, indent=2, default=str) + "\n"
-        suffix = "-quick" if args.quick else ""
-        dated = RESULTS / f"decide-{started.strftime('%Y-%m-%dT%H%M')}{suffix}.json"
-        dated.write_text(text, encoding="utf-8")
-        (RESULTS / f"decide-latest{suffix}.json").write_text(text, encoding="utf-8")
-        console.print(f"saved {dated.relative_to(ROOT)}")
+        save_results("decide", started.strftime("%Y-%m-%dT%H%M"), result, args.quick, console)
     failed = [n for n, e in engines.items() if e.status == "failed"]
     if pipe is not None:
         failed += [f"pipeline {n}" for n, e in pipe.engines.items() if e.status == "failed"]

@@ -62,7 +62,7 @@ from rich.markup import escape
 from rich.table import Table
 
 import tether
-from ledger import git_info, machine_info
+from ledger import git_info, machine_info, save_results
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
@@ -976,13 +976,7 @@ def main(argv: list[str] | None = None) -> int:
         if not state.usable:
             console.print(f"{name}: {state.status}: {escape(state.reason)}")
     if not args.no_save:
-        RESULTS.mkdir(parents=True, exist_ok=True)
-        text = json.dumps(result, indent=2, default=str) + "\n"
-        suffix = "-quick" if args.quick else ""
-        dated = RESULTS / f"drift-{started.strftime('%Y-%m-%dT%H%M')}{suffix}.json"
-        dated.write_text(text, encoding="utf-8")
-        (RESULTS / f"drift-latest{suffix}.json").write_text(text, encoding="utf-8")
-        console.print(f"saved {dated.relative_to(ROOT)}")
+        save_results("drift", started.strftime("%Y-%m-%dT%H%M"), result, args.quick, console)
     return 0
 
 

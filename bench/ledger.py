@@ -1468,6 +1468,18 @@ def profile_appends(workdir: Path, gen: DecisionGenerator, count: int, top: int)
 # =======================================================================================
 
 
+def save_results(name: str, stamp: str, result: dict[str, Any], quick: bool, console: Any) -> None:
+    """Write ``result`` as ``results/<name>-<stamp>[-quick].json`` and as
+    ``<name>-latest[-quick].json`` (a quick run never replaces a full one)."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(result, indent=2, default=str) + "\n"
+    suffix = "-quick" if quick else ""
+    dated = RESULTS / f"{name}-{stamp}{suffix}.json"
+    dated.write_text(text, encoding="utf-8")
+    (RESULTS / f"{name}-latest{suffix}.json").write_text(text, encoding="utf-8")
+    console.print(f"saved {dated.relative_to(RESULTS.parent.parent)}")
+
+
 def git_info() -> dict[str, Any]:
     """The commit measured, and whether src/ had uncommitted changes."""
     root = Path(__file__).resolve().parent.parent
@@ -1798,13 +1810,7 @@ def main(argv: list[str] | None = None) -> int:
     note = f"{meta['machine']['cores']} cores, {meta['machine']['cpu']}"
     render(metrics, console, f"tether ledger vs bare database — {meta['date']} — {note}")
     if not args.no_save:
-        RESULTS.mkdir(parents=True, exist_ok=True)
-        text = json.dumps(result, indent=2, default=str) + "\n"
-        suffix = "-quick" if args.quick else ""
-        dated = RESULTS / f"ledger-{started.date().isoformat()}{suffix}.json"
-        dated.write_text(text, encoding="utf-8")
-        (RESULTS / f"ledger-latest{suffix}.json").write_text(text, encoding="utf-8")
-        console.print(f"saved {dated.relative_to(RESULTS.parent.parent)}")
+        save_results("ledger", started.date().isoformat(), result, args.quick, console)
     return 0
 
 
