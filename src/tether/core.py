@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from tether.monitoring import Feedback, Monitor, Signals
     from tether.pipeline import Breakers, Decision, Pipeline, Run
     from tether.policy import Policies
-    from tether.registry import Actors, Systems
+    from tether.registry import Actors, Models, Systems
 
 __all__ = ["Tether", "open"]
 
@@ -115,6 +115,13 @@ class Tether:
         from tether.monitoring import Feedback
 
         return Feedback(self)
+
+    @cached_property
+    def models(self) -> Models:
+        """Model versions and aliases: register, promote, roll back, history."""
+        from tether.registry import Models
+
+        return Models(self)
 
     @cached_property
     def monitor(self) -> Monitor:

@@ -1,8 +1,19 @@
-"""The registry: the systems and actors tether governs (versions, gates and aliases
-come with the model lifecycle)."""
+"""The registry: the systems and actors tether governs, and the versions and aliases
+of their models (gates come with the model lifecycle)."""
 
 from __future__ import annotations
 
 from tether.registry._inventory import Actor, Actors, System, Systems
+from tether.registry._models import ALIAS_ACTION, AliasMove, Models, ModelVersion, fingerprint
 
-__all__ = ["Actor", "Actors", "System", "Systems"]
+__all__ = [
+    "ALIAS_ACTION",
+    "Actor",
+    "Actors",
+    "AliasMove",
+    "ModelVersion",
+    "Models",
+    "System",
+    "Systems",
+    "fingerprint",
+]

@@ -16,6 +16,8 @@ from sqlalchemy import (
 
 __all__ = [
     "actors",
+    "alias_moves",
+    "aliases",
     "approval_votes",
     "approvals",
     "baselines",
@@ -28,6 +30,7 @@ __all__ = [
     "ledger_meta",
     "ledger_nodes",
     "metadata",
+    "model_versions",
     "policies",
     "rate_buckets",
     "signals",
@@ -238,4 +241,40 @@ baselines = Table(
     Column("digest", String(64), nullable=False),  # SHA-256 of both, as in the ledger entry
     Column("set_at", Float, nullable=False),
     Column("ledger_index", Int64, nullable=False),
+)
+
+# Model versions per system (a projection of model.registered entries; immutable).
+model_versions = Table(
+    "model_versions",
+    metadata,
+    Column("system", String(200), primary_key=True),
+    Column("version", Integer, primary_key=True, autoincrement=False),
+    Column("digest", String(64), nullable=False),  # SHA-256 of the artifact
+    Column("record", Text, nullable=False),  # JSON: uri, data, code, environment, metrics, ...
+    Column("registered_at", Float, nullable=False),
+    Column("ledger_index", Int64, nullable=False),
+)
+
+# Where each alias of a system points now (a projection of alias.moved entries).
+aliases = Table(
+    "aliases",
+    metadata,
+    Column("system", String(200), primary_key=True),
+    Column("alias", String(100), primary_key=True),
+    Column("version", Integer, nullable=False),
+    Column("moved_at", Float, nullable=False),
+    Column("ledger_index", Int64, nullable=False),
+)
+
+# Every move of an alias, in order (what "live at T" and rollback read).
+alias_moves = Table(
+    "alias_moves",
+    metadata,
+    Column("ledger_index", Int64, primary_key=True, autoincrement=False),
+    Column("system", String(200), nullable=False),
+    Column("alias", String(100), nullable=False),
+    Column("previous", Integer, nullable=True),
+    Column("version", Integer, nullable=False),
+    Column("kind", String(20), nullable=False),  # set, promote, rollback
+    Column("moved_at", Float, nullable=False),
 )

@@ -1,0 +1,454 @@
+"""Model versions and aliases: what is registered, what is live, and every move.
+
+A **version** of a system is immutable once registered: its artifact's SHA-256 and URI,
+the training data's fingerprint (its monitoring profile's digest and a content hash),
+the code (git commit and a dirty flag), the environment (a hash of the installed
+packages), metrics and lineage (the parent version). Registering is a
+``model.registered`` ledger entry whose projection row commits with it.
+
+An **alias** (``champion``, ``challenger``, ``shadow``, ...) points at one version. Moving
+it is a governed action: the pipeline decides ``set_alias`` on the system (so policy
+says who may move ``champion`` and whether a person must approve), and the move is an
+``alias.moved`` ledger entry (actor, reason, from → to, evidence) applied with a
+compare-and-set, so concurrent moves never leave an alias at zero or two versions: one
+wins, the others get :class:`~tether.errors.Conflict`. ``live_at`` answers which version
+an alias pointed at, at any time, from the recorded moves; ``rollback`` moves it back
+to the most recent earlier version that was live and was not itself rolled back from.
+"""
+
+from __future__ import annotations
+
+import builtins
+import functools
+import hashlib
+import subprocess
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+import orjson
+
+from tether.errors import Conflict, InvalidInput, NotFound
+from tether.registry._inventory import _check_name
+from tether.store import model_repo as repo
+
+if TYPE_CHECKING:
+    from tether.core import Tether
+    from tether.pipeline import Decision
+
+__all__ = ["ALIAS_ACTION", "AliasMove", "ModelVersion", "Models", "environment_hash", "fingerprint"]
+
+ALIAS_ACTION = "set_alias"  # the action policy governs alias moves as
+MoveKind = Literal["set", "promote", "rollback"]
+
+
+@dataclass(frozen=True, slots=True)
+class ModelVersion:
+    """One registered, immutable version of a system."""
+
+    system: str
+    version: int
+    digest: str  # SHA-256 of the artifact, hex
+    uri: str
+    actor: str
+    registered_at: datetime
+    data: dict[str, Any] | None = None  # rows, columns, content_sha256, profile_sha256
+    code: dict[str, Any] | None = None  # commit, dirty
+    environment: str | None = None  # SHA-256 of the installed packages
+    metrics: dict[str, float] = field(default_factory=dict)
+    parent: int | None = None
+    description: str = ""
+    ledger_index: int = -1
+
+    def record(self) -> dict[str, Any]:
+        """The JSON-ready record (what the ledger entry holds)."""
+        return {
+            "system": self.system, "version": self.version, "digest": self.digest,
+            "uri": self.uri, "actor": self.actor, "data": self.data, "code": self.code,
+            "environment": self.environment, "metrics": self.metrics, "parent": self.parent,
+            "description": self.description,
+        }  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class AliasMove:
+    """One move of an alias."""
+
+    system: str
+    alias: str
+    previous: int | None
+    version: int
+    kind: str
+    at: datetime
+    actor: str
+    reason: str
+    ledger_index: int
+    decision: str | None = None  # the pipeline decision that allowed it
+    evidence: dict[str, Any] | None = None
+
+
+class Models:
+    """Versions and aliases of the systems' models (``tether.models``).
+
+    Example:
+        >>> from tether.testing import temporary_tether
+        >>> t = temporary_tether()
+        >>> v = t.models.register("scorer", b"model bytes", uri="mem://scorer/1",
+        ...                       actor="user:ana", code=None)
+        >>> (v.version, v.digest[:12])
+        (1, '9cb7487000bc')
+        >>> t.close()
+    """
+
+    def __init__(self, tether: Tether) -> None:
+        self._t = tether
+
+    # -- versions --------------------------------------------------------------------
+
+    def register(
+        self,
+        system: str,
+        artifact: str | Path | bytes,
+        *,
+        actor: str,
+        uri: str | None = None,
+        data: Any = None,
+        metrics: Mapping[str, float] | None = None,
+        parent: int | None = None,
+        code: Mapping[str, Any] | Literal["auto"] | None = "auto",
+        environment: str | Literal["auto"] | None = "auto",
+        description: str = "",
+    ) -> ModelVersion:
+        """Register a new version of ``system``: ``artifact`` is a file (hashed as it is
+        read) or its bytes (then give ``uri``). ``data`` (a batch or a
+        :class:`~tether.monitoring.Profile`) is fingerprinted; ``code="auto"`` records
+        the git commit of the working directory, ``environment="auto"`` a hash of the
+        installed packages.
+
+        Raises:
+            InvalidInput: a bad name, a missing file, bytes without a URI, a metric that
+                is not a number, or a parent that is not a version.
+            Conflict: this artifact is already a version of the system.
+        """
+        _check_name(system, "system")
+        digest, uri = _artifact(artifact, uri)
+        clean_metrics = _metrics(metrics)
+        record_data = None if data is None else fingerprint(data)
+        record_code = _git() if code == "auto" else (None if code is None else dict(code))
+        env = environment_hash() if environment == "auto" else environment
+        for _ in range(8):  # a concurrent registration may take the number: take the next
+            with self._t.store.read() as conn:
+                known = repo.version(conn, system, digest=digest)
+                if known is not None:
+                    raise Conflict(
+                        f"this artifact (sha256 {digest[:12]}...) is already version "
+                        f"{known['version']} of {system}"
+                    )
+                if parent is not None and repo.version(conn, system, parent) is None:
+                    raise InvalidInput(f"parent {parent} is not a version of {system}")
+                number = repo.next_version(conn, system)
+            now = self._t.clock.now()
+            version = ModelVersion(
+                system, number, digest, uri, actor, now, record_data, record_code, env,
+                clean_metrics, parent, description,
+            )  # fmt: skip
+            record = version.record()
+            try:
+                entry = self._t.ledger.append(
+                    "model.registered", actor, record, subject=f"system/{system}/model",
+                    mutation=repo.register(system, number, digest,
+                                           orjson.dumps(record).decode(), now.timestamp()),
+                )  # fmt: skip
+            except Conflict:
+                continue
+            return _replace_index(version, entry.index)
+        raise Conflict(f"could not take a version number for {system}: too many concurrent writers")
+
+    def get(self, system: str, version: int) -> ModelVersion:
+        """One version.
+
+        Raises:
+            NotFound: no such version.
+        """
+        with self._t.store.read() as conn:
+            row = repo.version(conn, system, version)
+        if row is None:
+            raise NotFound(f"{system} has no version {version}")
+        return _version(row)
+
+    def list(self, system: str) -> list[ModelVersion]:
+        """Every version of a system, oldest first."""
+        with self._t.store.read() as conn:
+            return [_version(r) for r in repo.versions(conn, system)]
+
+    # -- aliases ---------------------------------------------------------------------
+
+    def resolve(self, system: str, alias: str = "champion") -> ModelVersion:
+        """The version ``alias`` points at now.
+
+        Raises:
+            NotFound: the alias points nowhere yet.
+        """
+        with self._t.store.read() as conn:
+            number = repo.alias(conn, system, alias)
+        if number is None:
+            raise NotFound(f"{system} has no {alias!r} yet: promote a version first")
+        return self.get(system, number)
+
+    def set_alias(
+        self,
+        system: str,
+        alias: str,
+        version: int,
+        *,
+        actor: str,
+        reason: str,
+        evidence: Mapping[str, Any] | None = None,
+        approval_id: str | None = None,
+        kind: MoveKind = "set",
+    ) -> AliasMove:
+        """Point ``alias`` at ``version``, if policy allows ``actor`` to (the pipeline
+        decides ``set_alias`` with args alias, version, previous, kind and reason).
+
+        Raises:
+            NotFound: no such version.
+            ActionDenied: policy denied the move (``ApprovalRequired`` carries the id of
+                the approval to ask for; pass it as ``approval_id`` once granted).
+            Conflict: the alias moved meanwhile (nothing was changed).
+        """
+        _check_name(alias, "alias")
+        if not reason or not reason.strip():
+            raise InvalidInput("moving an alias needs a reason (it is recorded)")
+        self.get(system, version)  # exists
+        with self._t.store.read() as conn:
+            previous = repo.alias(conn, system, alias)
+        decision = self._govern(system, alias, version, previous, kind, reason, actor,
+                                approval_id)  # fmt: skip
+        return self._move(system, alias, previous, version, kind, actor, reason, evidence,
+                          decision.id)  # fmt: skip
+
+    def promote(
+        self,
+        system: str,
+        version: int,
+        *,
+        actor: str,
+        reason: str,
+        alias: str = "champion",
+        evidence: Mapping[str, Any] | None = None,
+        approval_id: str | None = None,
+    ) -> AliasMove:
+        """Make ``version`` the ``alias`` (``champion`` by default); see :meth:`set_alias`."""
+        return self.set_alias(
+            system, alias, version, actor=actor, reason=reason, evidence=evidence,
+            approval_id=approval_id, kind="promote",
+        )  # fmt: skip
+
+    def rollback(
+        self,
+        system: str,
+        *,
+        actor: str,
+        reason: str,
+        alias: str = "champion",
+        evidence: Mapping[str, Any] | None = None,
+        approval_id: str | None = None,
+    ) -> AliasMove:
+        """Move ``alias`` back to the most recent earlier version that was live under
+        it and was not itself rolled back from (the current one is marked unhealthy).
+
+        Raises:
+            NotFound: the alias points nowhere.
+            Conflict: no earlier healthy version, or the alias moved meanwhile.
+        """
+        with self._t.store.read() as conn:
+            moves = repo.moves(conn, system, alias)
+        if not moves:
+            raise NotFound(f"{system} has no {alias!r} to roll back")
+        target = rollback_target([(m["previous"], m["version"], m["kind"]) for m in moves])
+        if target is None:
+            raise Conflict(
+                f"{system} has no earlier healthy {alias!r} to roll back to "
+                f"(it points at version {moves[-1]['version']})"
+            )
+        return self.set_alias(
+            system, alias, target, actor=actor, reason=reason, evidence=evidence,
+            approval_id=approval_id, kind="rollback",
+        )  # fmt: skip
+
+    def history(self, system: str, alias: str = "champion") -> builtins.list[AliasMove]:
+        """Every move of ``alias``, oldest first (actor, reason and evidence from the
+        ledger)."""
+        with self._t.store.read() as conn:
+            moves = repo.moves(conn, system, alias)
+        out = []
+        for m in moves:
+            payload = self._t.ledger.get(int(m["ledger_index"])).payload or {}
+            out.append(AliasMove(
+                system, alias, m["previous"], int(m["version"]), m["kind"],
+                datetime.fromtimestamp(m["moved_at"], UTC), str(payload.get("actor", "")),
+                str(payload.get("reason", "")), int(m["ledger_index"]),
+                payload.get("decision"), payload.get("evidence"),
+            ))  # fmt: skip
+        return out
+
+    def live_at(self, system: str, when: datetime, alias: str = "champion") -> int | None:
+        """The version ``alias`` pointed at, at ``when`` (None before its first move)."""
+        with self._t.store.read() as conn:
+            moves = repo.moves(conn, system, alias)
+        return live_at([(m["moved_at"], int(m["version"])) for m in moves], when.timestamp())
+
+    # -- internals -------------------------------------------------------------------
+
+    def _govern(
+        self, system: str, alias: str, version: int, previous: int | None, kind: str,
+        reason: str, actor: str, approval_id: str | None,
+    ) -> Decision:  # fmt: skip
+        args = {"alias": alias, "version": version, "previous": previous or 0, "kind": kind,
+                "reason": reason}  # fmt: skip
+        return self._t.pipeline.decide(system, ALIAS_ACTION, actor=actor, inputs=args,
+                                       approval_id=approval_id, raise_on_denial=True)  # fmt: skip
+
+    def _move(
+        self, system: str, alias: str, previous: int | None, version: int, kind: str,
+        actor: str, reason: str, evidence: Mapping[str, Any] | None, decision: str,
+    ) -> AliasMove:  # fmt: skip
+        now = self._t.clock.now()
+        payload: dict[str, Any] = {
+            "system": system, "alias": alias, "from": previous, "to": version, "kind": kind,
+            "actor": actor, "reason": reason, "decision": decision,
+            "evidence": None if evidence is None else dict(evidence),
+            "unhealthy": previous if kind == "rollback" else None,
+        }  # fmt: skip
+        entry = self._t.ledger.append(
+            "alias.moved", actor, payload, subject=f"system/{system}/alias/{alias}",
+            mutation=repo.move_alias(system, alias, previous, version, kind, now.timestamp()),
+        )  # fmt: skip
+        return AliasMove(system, alias, previous, version, kind, now, actor, reason,
+                         entry.index, decision, payload["evidence"])  # fmt: skip
+
+
+def live_at(moves: list[tuple[float, int]], when: float) -> int | None:
+    """The version of the last move at or before ``when`` (moves in order)."""
+    current = None
+    for at, version in moves:
+        if at > when:
+            break
+        current = version
+    return current
+
+
+def rollback_target(moves: list[tuple[int | None, int, str]]) -> int | None:
+    """The version to roll back to: walking back through the versions that were live
+    (``moves`` as (previous, version, kind), in order), the first that is neither the
+    current one nor one that was rolled back from."""
+    if not moves:
+        return None
+    current = moves[-1][1]
+    unhealthy = {current} | {prev for prev, _, kind in moves if kind == "rollback" and prev}
+    for _, version, _ in reversed(moves):
+        if version not in unhealthy:
+            return version
+    first = moves[0][0]
+    return first if first is not None and first not in unhealthy else None
+
+
+def fingerprint(data: Any) -> dict[str, Any]:
+    """A training batch's (or profile's) fingerprint: rows, columns, the SHA-256 of its
+    monitoring profile's JSON and, for a batch, of its content (per column in name
+    order: the name, then float64 bytes for numbers or the values' text)."""
+    from tether.monitoring import Profile
+    from tether.monitoring._profile import columns_of
+
+    if isinstance(data, Profile):
+        profile, content = data, None
+    else:
+        cols = columns_of(data)
+        profile = Profile.build(cols)
+        h = hashlib.sha256()
+        for name in sorted(cols):
+            values = cols[name]
+            h.update(name.encode() + b"\0")
+            if values.dtype.kind in "iufb":
+                h.update(np.ascontiguousarray(values, dtype="<f8").tobytes())
+            else:
+                h.update("\x1f".join(map(str, values.tolist())).encode())
+            h.update(b"\0")
+        content = h.hexdigest()
+    counts = profile.to_dict()
+    for col in counts["columns"].values():  # the randomised sketches are left out
+        col.pop("kll", None)
+        col.pop("hll", None)
+    return {
+        "rows": profile.rows,
+        "columns": sorted(profile.columns),
+        "profile_sha256": hashlib.sha256(
+            orjson.dumps(counts, option=orjson.OPT_SORT_KEYS)
+        ).hexdigest(),
+        "content_sha256": content,
+    }
+
+
+@functools.lru_cache(maxsize=1)
+def environment_hash() -> str:
+    """SHA-256 of the sorted ``name==version`` lines of the installed packages."""
+    lines = sorted(
+        {f"{(d.metadata['Name'] or '').lower()}=={d.version}" for d in metadata.distributions()}
+    )
+    return hashlib.sha256("\n".join(lines).encode()).hexdigest()
+
+
+def _artifact(artifact: str | Path | bytes, uri: str | None) -> tuple[str, str]:
+    if isinstance(artifact, bytes):
+        if not uri:
+            raise InvalidInput("an artifact given as bytes needs uri= (where it lives)")
+        return hashlib.sha256(artifact).hexdigest(), uri
+    path = Path(artifact)
+    if not path.is_file():
+        raise InvalidInput(f"artifact {path} is not a file: pass a model file or its bytes")
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest(), uri or path.resolve().as_uri()
+
+
+def _metrics(metrics: Mapping[str, float] | None) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for name, value in (metrics or {}).items():
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise InvalidInput(f"metric {name!r} must be a number, got {value!r}")
+        out[str(name)] = float(value)
+    return out
+
+
+def _git() -> dict[str, Any] | None:
+    """The working directory's git commit and whether it has uncommitted changes."""
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
+                                timeout=5, check=True).stdout.strip()  # fmt: skip
+        status = subprocess.run(["git", "status", "--porcelain"], capture_output=True,
+                                text=True, timeout=5, check=True).stdout  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return {"commit": commit, "dirty": bool(status.strip())}
+
+
+def _version(row: Mapping[str, Any]) -> ModelVersion:
+    r = orjson.loads(row["record"])
+    return ModelVersion(
+        r["system"], int(r["version"]), r["digest"], r["uri"], r["actor"],
+        datetime.fromtimestamp(row["registered_at"], UTC), r.get("data"), r.get("code"),
+        r.get("environment"), r.get("metrics") or {}, r.get("parent"),
+        r.get("description", ""), int(row["ledger_index"]),
+    )  # fmt: skip
+
+
+def _replace_index(v: ModelVersion, index: int) -> ModelVersion:
+    from dataclasses import replace
+
+    return replace(v, ledger_index=index)
