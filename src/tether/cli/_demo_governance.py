@@ -6,6 +6,7 @@ import math
 import random
 from collections import Counter
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,8 @@ def _setup(t: Tether) -> Published:
              actor="user:admin")  # fmt: skip
     register("user:ops", kind="human", roles=["operator"], attributes={"team": "ops"},
              actor="user:admin")  # fmt: skip
+    register("user:mei", kind="human", roles=["model_owner"], attributes={"team": "credit"},
+             actor="user:admin")  # fmt: skip
     return t.policies.publish(Policy.from_file(POLICY), actor="user:admin")
 
 
@@ -52,6 +55,27 @@ def _loan_model(t: Tether) -> tuple[Callable[..., float], Callable[..., str]]:
         return f"loan of {amount:,.0f} approved"
 
     return predict, approve_loan
+
+
+def _versions(t: Tether, console: Console) -> None:
+    """Register two versions of the loan model; each becomes champion with a sign-off."""
+    for n, auc in ((1, 0.79), (2, 0.82)):
+        v = t.models.register("loan-model", f"loan-model gbm v{n}".encode(),
+                              uri=f"models/loan-gbm-v{n}.pkl", actor="user:mei",
+                              metrics={"auc": auc}, parent=n - 1 or None, code=None)  # fmt: skip
+        reason = f"v{n}: holdout AUC {auc}"
+        try:
+            t.models.promote("loan-model", v.version, actor="user:mei", reason=reason)
+        except ApprovalRequired as exc:
+            t.approvals.approve(exc.approval_id, approver="user:olga", comment="report read")
+            t.models.promote("loan-model", v.version, actor="user:mei", reason=reason,
+                             approval_id=exc.approval_id)  # fmt: skip
+    champion = t.models.resolve("loan-model")
+    console.print(
+        f"model registry: loan-model v1 and v2 registered (artifact SHA-256, metrics, lineage); "
+        f"each promoted to champion after a credit officer's sign-off; champion = "
+        f"v{champion.version} ({champion.digest[:12]})"
+    )
 
 
 def _read_customer(customer: str) -> dict[str, str]:
@@ -110,6 +134,7 @@ def governed_decisions(t: Tether, console: Console, applications: int) -> dict[s
         f"{len(t.systems.list())} systems"
     )
     outcomes: Counter[str] = Counter()
+    _versions(t, console)
     predict, approve_loan = _loan_model(t)
     rng = random.Random(11)
     pending: list[tuple[str, float, float]] = []
@@ -207,6 +232,13 @@ def governed_decisions(t: Tether, console: Console, applications: int) -> dict[s
     # monitoring closes the loop: production inputs drift, a signal is raised, and
     # policy sends every loan approval to a credit officer until it is cleared
     drift_signal = _drift(t, console, rng, predict)
+    back = t.models.rollback("loan-model", actor="user:mei", reason="inputs drifted (signal)",
+                             evidence=drift_signal.as_dict())  # fmt: skip
+    console.print(
+        f"[yellow]rolled back[/] champion v{back.previous} → v{back.version} "
+        f"(alias.moved, ledger entry {back.ledger_index}); live just before it: "
+        f"v{t.models.live_at('loan-model', back.at - timedelta(microseconds=1))}"
+    )
     try:
         approve_loan(amount=9_000.0, score=0.9)
     except ApprovalRequired as exc:
