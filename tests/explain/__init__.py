@@ -1,0 +1,1 @@
+"""Explanation and fairness tests (a package, so module names may repeat elsewhere)."""
