@@ -8,6 +8,7 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection, select
 
+from tether.store._rows import row_dict
 from tether.store.ledger_repo import ENTRY_INDEX, Mutation, Statement
 from tether.store.tables import approval_votes, approvals
 
@@ -130,7 +131,7 @@ def consume(approval_id: str, now: float) -> Mutation:
 
 
 def _approval(row: Any) -> dict[str, Any]:
-    d = dict(row._mapping)
+    d = row_dict(row)
     d["requirements"] = orjson.loads(d["requirements"])
     d["request"] = orjson.loads(d["request"])
     return d
@@ -151,7 +152,7 @@ def votes(conn: Connection, approval_id: str) -> list[dict[str, Any]]:
     )
     out = []
     for row in conn.execute(stmt):
-        d = dict(row._mapping)
+        d = row_dict(row)
         d["roles"] = orjson.loads(d["roles"])
         out.append(d)
     return out

@@ -6,6 +6,7 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
+from tether.store._rows import row_dict
 from tether.store.ledger_repo import ENTRY_INDEX, Mutation, Statement
 from tether.store.tables import baselines
 
@@ -30,4 +31,4 @@ def put(
 def get(conn: Connection, system: str) -> dict[str, Any] | None:
     """A system's baseline row, or None."""
     row = conn.execute(select(baselines).where(baselines.c.system == system)).first()
-    return None if row is None else {str(k): v for k, v in row._mapping.items()}
+    return None if row is None else row_dict(row)

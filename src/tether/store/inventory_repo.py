@@ -8,6 +8,7 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection, select
 
+from tether.store._rows import row_dict
 from tether.store.ledger_repo import ENTRY_INDEX, Mutation, Statement
 from tether.store.tables import actors, systems
 
@@ -62,13 +63,13 @@ def put_actor(
 
 
 def _system(row: Any) -> dict[str, Any]:
-    d = dict(row._mapping)
+    d = row_dict(row)
     d["environments"] = tuple(orjson.loads(d["environments"]))
     return d
 
 
 def _actor(row: Any) -> dict[str, Any]:
-    d = dict(row._mapping)
+    d = row_dict(row)
     d["roles"] = tuple(orjson.loads(d["roles"]))
     d["attributes"] = orjson.loads(d["attributes"])
     d["active"] = bool(d["active"])

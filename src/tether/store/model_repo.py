@@ -6,6 +6,7 @@ from typing import Any
 
 from sqlalchemy import Connection, func, select
 
+from tether.store._rows import row_dict
 from tether.store.ledger_repo import ENTRY_INDEX, Mutation, Statement
 from tether.store.tables import alias_moves, aliases, model_versions
 
@@ -69,7 +70,7 @@ def version(
     if digest is not None:
         stmt = stmt.where(model_versions.c.digest == digest)
     row = conn.execute(stmt).first()
-    return None if row is None else {str(k): v for k, v in row._mapping.items()}
+    return None if row is None else row_dict(row)
 
 
 def versions(conn: Connection, system: str) -> list[dict[str, Any]]:
@@ -79,7 +80,7 @@ def versions(conn: Connection, system: str) -> list[dict[str, Any]]:
         .where(model_versions.c.system == system)
         .order_by(model_versions.c.version)
     )
-    return [{str(k): v for k, v in r._mapping.items()} for r in conn.execute(stmt)]
+    return [row_dict(r) for r in conn.execute(stmt)]
 
 
 def alias(conn: Connection, system: str, name: str) -> int | None:
@@ -96,4 +97,4 @@ def moves(conn: Connection, system: str, name: str) -> list[dict[str, Any]]:
         .where(alias_moves.c.system == system, alias_moves.c.alias == name)
         .order_by(alias_moves.c.ledger_index)
     )
-    return [{str(k): v for k, v in r._mapping.items()} for r in conn.execute(stmt)]
+    return [row_dict(r) for r in conn.execute(stmt)]

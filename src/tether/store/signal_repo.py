@@ -6,6 +6,7 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
+from tether.store._rows import row_dict
 from tether.store.ledger_repo import ENTRY_INDEX, Mutation, Statement
 from tether.store.tables import signals
 
@@ -47,7 +48,7 @@ def clear(key: str, now: float) -> Mutation:
 def get(conn: Connection, key: str) -> dict[str, Any] | None:
     """One signal row, active or cleared."""
     row = conn.execute(select(signals).where(signals.c.key == key)).first()
-    return None if row is None else {str(k): v for k, v in row._mapping.items()}
+    return None if row is None else row_dict(row)
 
 
 def active(conn: Connection, system: str | None = None) -> list[dict[str, Any]]:
@@ -55,7 +56,4 @@ def active(conn: Connection, system: str | None = None) -> list[dict[str, Any]]:
     stmt = select(signals).where(signals.c.cleared_at.is_(None))
     if system is not None:
         stmt = stmt.where(signals.c.system == system)
-    return [
-        {str(k): v for k, v in r._mapping.items()}
-        for r in conn.execute(stmt.order_by(signals.c.raised_at.desc()))
-    ]
+    return [row_dict(r) for r in conn.execute(stmt.order_by(signals.c.raised_at.desc()))]
