@@ -37,6 +37,7 @@ from tether.monitoring._profile import (
     NumericColumn,
     Profile,
     columns_of,
+    is_missing,
 )
 from tether.monitoring._signals import Signal
 
@@ -119,9 +120,11 @@ class AnomalyDetector:
         self.sample = sample
         self.rate, self.alpha, self.trees, self.seed = rate, alpha, trees, seed
         self.forest = IsolationForest(n_estimators=trees, random_state=seed).fit(sample)
-        if threshold is None:
-            threshold = float(np.quantile(self.score_encoded(sample), 1 - rate))
-        self.threshold = threshold
+        self.threshold = self._calibrated(sample) if threshold is None else threshold
+
+    def _calibrated(self, rows: np.ndarray) -> float:
+        """The score that ``rate`` of these encoded rows exceed."""
+        return float(np.quantile(self.score_encoded(rows), 1 - self.rate))
 
     @classmethod
     def fit(
@@ -156,9 +159,11 @@ class AnomalyDetector:
         held_out = order[fit_rows.size : fit_rows.size + 50_000]
         calibration = held_out if held_out.size >= 1_000 else order
         fitted = _encode(profile, features, medians, {n: v[fit_rows] for n, v in cols.items()})
-        detector = cls(profile, fitted, rate=rate, alpha=alpha, trees=trees, seed=seed)
+        detector = cls(
+            profile, fitted, rate=rate, alpha=alpha, trees=trees, seed=seed, threshold=math.inf
+        )  # calibrated just below (not on the fitting sample)
         rest = _encode(profile, features, medians, {n: v[calibration] for n, v in cols.items()})
-        detector.threshold = float(np.quantile(detector.score_encoded(rest), 1 - rate))
+        detector.threshold = detector._calibrated(rest)
         return detector
 
     def encode(self, data: Any) -> np.ndarray:
@@ -282,7 +287,7 @@ def _codes(col: CategoricalColumn, values: np.ndarray) -> np.ndarray:
     unseen = float(len(col.categories))
     out = np.empty(values.size, dtype=np.float64)
     for i, v in enumerate(values.tolist()):
-        if v is None or (isinstance(v, float) and math.isnan(v)) or v == "":
+        if is_missing(v) or v == "":
             out[i] = -1.0
         else:
             out[i] = index.get(str(v), unseen)

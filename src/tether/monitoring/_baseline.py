@@ -10,7 +10,6 @@ data-quality findings; and the signals to emit.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -27,6 +26,7 @@ from tether.monitoring._profile import (
     _strings,
     coded,
     columns_of,
+    is_missing,
 )
 from tether.monitoring._quality import QualityIssue, check_quality
 from tether.monitoring._signals import Signal
@@ -261,9 +261,7 @@ def _distinct_strings(values: np.ndarray) -> set[str] | None:
         distinct = set(values.tolist())
     except TypeError:  # unhashable values
         return None
-    plain = all(
-        type(v) is str or v is None or (isinstance(v, float) and math.isnan(v)) for v in distinct
-    )
+    plain = all(type(v) is str or is_missing(v) for v in distinct)
     return distinct if plain else None
 
 

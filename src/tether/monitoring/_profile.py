@@ -152,9 +152,14 @@ def _split_numeric(values: np.ndarray) -> tuple[np.ndarray, int, int]:
 _ERROR = object()
 
 
+def is_missing(v: Any) -> bool:
+    """A missing raw value: None or a float NaN."""
+    return v is None or (isinstance(v, float) and math.isnan(v))
+
+
 def _number(v: Any) -> float | object | None:
     """One raw value as a finite float, None when missing, ``_ERROR`` when not a number."""
-    if v is None or (isinstance(v, float) and math.isnan(v)):
+    if is_missing(v):
         return None
     if isinstance(v, bool | int | float) and math.isfinite(float(v)):
         return float(v)
@@ -208,7 +213,7 @@ def _category_counts(
         counts: dict[str, int] = {}
         missing = 0
         for value, n in raw.items():
-            if value is None or (isinstance(value, float) and math.isnan(value)):
+            if is_missing(value):
                 missing += n
             elif type(value) is str:
                 counts[value] = n
@@ -247,7 +252,7 @@ def _strings(values: np.ndarray) -> tuple[np.ndarray, int]:
         empty = s == ""
         return s[~empty], int(empty.sum())
     items = values.tolist()
-    present = [v for v in items if v is not None and not (isinstance(v, float) and math.isnan(v))]
+    present = [v for v in items if not is_missing(v)]
     return np.asarray([str(v) for v in present], dtype=str), len(items) - len(present)
 
 
