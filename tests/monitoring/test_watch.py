@@ -127,3 +127,9 @@ def test_the_most_anomalous_inputs_are_named_by_decision(watched: Tether) -> Non
     assert report.window.rows == tuple(ids[3:] + odd)
     assert {d for d, _ in report.anomalous[:3]} == set(odd)
     assert report.to_dict()["anomalies"]["top"][0]["decision"] in odd
+
+
+def test_last_reads_only_the_latest_decisions(watched: Tether) -> None:
+    ids = record(watched, 250)
+    latest = watched.monitor.windows("loan-model", size=100, last=200)
+    assert [w.ids for w in latest] == [tuple(ids[50:150]), tuple(ids[150:])]

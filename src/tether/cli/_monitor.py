@@ -204,8 +204,8 @@ def watch(
         raise InvalidInput("--windows must be at least 1")
     with open_tether(ctx) as t:
         stored = t.monitor.get(system)
-        cut = t.monitor.windows(system, size=size or stored.baseline.window_size,
-                                action=stored.action)[-windows:]  # fmt: skip
+        per = size or stored.baseline.window_size
+        cut = t.monitor.windows(system, size=per, action=stored.action, last=windows * per)
         if not cut:
             raise InvalidInput(f"no recorded decisions of {system!r} yet: nothing to watch")
         reports = []

@@ -210,15 +210,17 @@ class Monitor:
         action: str | None = None,
         since: datetime | None = None,
         until: datetime | None = None,
+        last: int | None = None,
     ) -> list[Window]:
         """Consecutive windows of ``size`` decisions (the last may be shorter), or of
-        ``every`` seconds of decision time, oldest first."""
-        if (size is None) == (every is None):
-            raise InvalidInput("give windows either a size (decisions) or every (seconds)")
-        if (size is not None and size < 1) or (every is not None and every <= 0):
-            raise InvalidInput("a window's size or duration must be positive")
+        ``every`` seconds of decision time, oldest first; ``last`` reads only the most
+        recent decisions (``last=3 * size``: the three latest full windows)."""
+        _check_windows(size, every, "decisions")
+        if last is not None and last < 1:
+            raise InvalidInput("last must be a positive number of decisions")
         with self._t.store.read() as conn:
-            rows = repo.window(conn, system, action=action, since=_ts(since), until=_ts(until))
+            rows = repo.window(conn, system, action=action, last=last, since=_ts(since),
+                               until=_ts(until))  # fmt: skip
         return [_window(system, part) for part in _cut(rows, size, every)]
 
     def check(
@@ -263,6 +265,13 @@ class Monitor:
                 if index is not None:
                     raised.append(index)
         return WatchReport(system, window, drift, anomalies, partial, tuple(found), tuple(raised))
+
+
+def _check_windows(size: int | None, every: float | None, unit: str) -> None:
+    if (size is None) == (every is None):
+        raise InvalidInput(f"give windows either a size ({unit}) or every (seconds)")
+    if (size is not None and size < 1) or (every is not None and every <= 0):
+        raise InvalidInput("a window's size or duration must be positive")
 
 
 def _ts(value: datetime | None) -> float | None:
@@ -353,10 +362,7 @@ def batch_windows(
 
     cols = columns_of(data)
     rows = len(next(iter(cols.values()))) if cols else 0
-    if (size is None) == (every is None):
-        raise InvalidInput("give windows either a size (rows) or every (seconds)")
-    if (size is not None and size < 1) or (every is not None and every <= 0):
-        raise InvalidInput("a window's size or duration must be positive")
+    _check_windows(size, every, "rows")
     if size is not None:
         for start in range(0, rows, size):
             stop = min(start + size, rows)
