@@ -23,7 +23,7 @@ import functools
 import hashlib
 import subprocess
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
@@ -165,7 +165,7 @@ class Models:
                 )  # fmt: skip
             except Conflict:
                 continue
-            return _replace_index(version, entry.index)
+            return replace(version, ledger_index=entry.index)
         raise Conflict(f"could not take a version number for {system}: too many concurrent writers")
 
     def get(self, system: str, version: int) -> ModelVersion:
@@ -353,8 +353,7 @@ def rollback_target(moves: list[tuple[int | None, int, str]]) -> int | None:
     for _, version, _ in reversed(moves):
         if version not in unhealthy:
             return version
-    first = moves[0][0]
-    return first if first is not None and first not in unhealthy else None
+    return None
 
 
 def fingerprint(data: Any) -> dict[str, Any]:
@@ -446,9 +445,3 @@ def _version(row: Mapping[str, Any]) -> ModelVersion:
         r.get("environment"), r.get("metrics") or {}, r.get("parent"),
         r.get("description", ""), int(row["ledger_index"]),
     )  # fmt: skip
-
-
-def _replace_index(v: ModelVersion, index: int) -> ModelVersion:
-    from dataclasses import replace
-
-    return replace(v, ledger_index=index)
