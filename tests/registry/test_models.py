@@ -105,7 +105,7 @@ def test_a_version_records_its_artifact_data_code_environment_and_lineage(
         gov.models.register("loan-model", b"v3", actor="user:ana")
     with pytest.raises(InvalidInput, match="metric 'auc' must be a number"):
         gov.models.register("loan-model", b"v3", uri="m", actor="user:ana", metrics={"auc": "x"})
-    with pytest.raises(InvalidInput, match="is not a file"):
+    with pytest.raises(InvalidInput, match="does not exist"):
         gov.models.register("loan-model", tmp_path / "nope.pkl", actor="user:ana")
 
 

@@ -4,7 +4,15 @@ of their models (gates come with the model lifecycle)."""
 from __future__ import annotations
 
 from tether.registry._inventory import Actor, Actors, System, Systems
-from tether.registry._models import ALIAS_ACTION, AliasMove, Models, ModelVersion, fingerprint
+from tether.registry._models import (
+    ALIAS_ACTION,
+    AliasMove,
+    Models,
+    ModelVersion,
+    artifact_digest,
+    fingerprint,
+    register_loader,
+)
 
 __all__ = [
     "ALIAS_ACTION",
@@ -15,5 +23,7 @@ __all__ = [
     "Models",
     "System",
     "Systems",
+    "artifact_digest",
     "fingerprint",
+    "register_loader",
 ]

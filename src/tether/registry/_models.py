@@ -21,18 +21,22 @@ from __future__ import annotations
 import builtins
 import functools
 import hashlib
+import io
 import subprocess
-from collections.abc import Mapping
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
+from urllib.parse import unquote, urlparse
 
 import numpy as np
 import orjson
 
-from tether.errors import Conflict, InvalidInput, NotFound
+from tether.errors import Conflict, InvalidInput, NotFound, VerificationError
 from tether.registry._inventory import _check_name
 from tether.store import model_repo as repo
 
@@ -40,7 +44,16 @@ if TYPE_CHECKING:
     from tether.core import Tether
     from tether.pipeline import Decision
 
-__all__ = ["ALIAS_ACTION", "AliasMove", "ModelVersion", "Models", "environment_hash", "fingerprint"]
+__all__ = [
+    "ALIAS_ACTION",
+    "AliasMove",
+    "ModelVersion",
+    "Models",
+    "artifact_digest",
+    "environment_hash",
+    "fingerprint",
+    "register_loader",
+]
 
 ALIAS_ACTION = "set_alias"  # the action policy governs alias moves as
 MoveKind = Literal["set", "promote", "rollback"]
@@ -63,6 +76,8 @@ class ModelVersion:
     parent: int | None = None
     description: str = ""
     ledger_index: int = -1
+    features: tuple[str, ...] | None = None  # the model's input columns, in order
+    background: tuple[tuple[float, ...], ...] | None = None  # rows explanations compare to
 
     def record(self) -> dict[str, Any]:
         """The JSON-ready record (what the ledger entry holds)."""
@@ -71,6 +86,8 @@ class ModelVersion:
             "uri": self.uri, "actor": self.actor, "data": self.data, "code": self.code,
             "environment": self.environment, "metrics": self.metrics, "parent": self.parent,
             "description": self.description,
+            "features": None if self.features is None else list(self.features),
+            "background": None if self.background is None else [list(r) for r in self.background],
         }  # fmt: skip
 
 
@@ -106,6 +123,8 @@ class Models:
 
     def __init__(self, tether: Tether) -> None:
         self._t = tether
+        self._loaded: OrderedDict[str, Any] = OrderedDict()  # digest -> model (LRU)
+        self._load_lock = threading.Lock()
 
     # -- versions --------------------------------------------------------------------
 
@@ -122,21 +141,28 @@ class Models:
         code: Mapping[str, Any] | Literal["auto"] | None = "auto",
         environment: str | Literal["auto"] | None = "auto",
         description: str = "",
+        features: Sequence[str] | None = None,
+        background: Any = None,
     ) -> ModelVersion:
-        """Register a new version of ``system``: ``artifact`` is a file (hashed as it is
-        read) or its bytes (then give ``uri``). ``data`` (a batch or a
+        """Register a new version of ``system``: ``artifact`` is a file or a folder
+        (hashed as it is read) or its bytes (then give ``uri``). ``data`` (a batch or a
         :class:`~tether.monitoring.Profile`) is fingerprinted; ``code="auto"`` records
         the git commit of the working directory, ``environment="auto"`` a hash of the
-        installed packages.
+        installed packages. ``features`` names the model's input columns in order (what
+        serving and explanations map a decision's inputs to); ``background`` (up to
+        1,000 rows of those features) is what explanations compare a row to.
 
         Raises:
             InvalidInput: a bad name, a missing file, bytes without a URI, a metric that
-                is not a number, or a parent that is not a version.
+                is not a number, a parent that is not a version, or a background that
+                does not match the features.
             Conflict: this artifact is already a version of the system.
         """
         _check_name(system, "system")
         digest, uri = _artifact(artifact, uri)
         clean_metrics = _metrics(metrics)
+        names = None if features is None else tuple(str(f) for f in features)
+        rows = _background(background, names)
         record_data = None if data is None else fingerprint(data)
         record_code = _git() if code == "auto" else (None if code is None else dict(code))
         env = environment_hash() if environment == "auto" else environment
@@ -154,7 +180,7 @@ class Models:
             now = self._t.clock.now()
             version = ModelVersion(
                 system, number, digest, uri, actor, now, record_data, record_code, env,
-                clean_metrics, parent, description,
+                clean_metrics, parent, description, -1, names, rows,
             )  # fmt: skip
             record = version.record()
             try:
@@ -184,6 +210,31 @@ class Models:
         """Every version of a system, oldest first."""
         with self._t.store.read() as conn:
             return [_version(r) for r in repo.versions(conn, system)]
+
+    def load(self, system: str, version: int | str = "champion") -> Any:
+        """The model object of ``version`` (a number or an alias), read from its URI and
+        checked against its registered SHA-256 before it is deserialised; kept in memory
+        by digest (the 8 most recent), so a hot swap back to a known version is free.
+
+        Local files are read with joblib (pickles included): load only artifacts you
+        trust; the digest check proves it is the registered one, not that it is safe.
+        Other URI schemes need a loader (:func:`register_loader`), e.g. the MLflow adapter.
+
+        Raises:
+            NotFound: no such version or alias, or the artifact is missing.
+            VerificationError: the artifact's hash is not the registered digest.
+        """
+        v = self.resolve(system, version) if isinstance(version, str) else self.get(system, version)
+        with self._load_lock:
+            if v.digest in self._loaded:
+                self._loaded.move_to_end(v.digest)
+                return self._loaded[v.digest]
+        model = load_artifact(v.uri, v.digest)
+        with self._load_lock:
+            self._loaded[v.digest] = model
+            while len(self._loaded) > 8:
+                self._loaded.popitem(last=False)
+        return model
 
     # -- aliases ---------------------------------------------------------------------
 
@@ -401,19 +452,110 @@ def environment_hash() -> str:
     return hashlib.sha256("\n".join(lines).encode()).hexdigest()
 
 
+def artifact_digest(path: str | Path) -> str:
+    """SHA-256 of a model file, or of a folder: the sorted lines ``relative/path\0<file
+    sha256>\n`` of every file in it (so renaming, adding or changing a file changes it).
+
+    Raises:
+        NotFound: no such file or folder.
+    """
+    p = Path(path)
+    if p.is_file():
+        return _file_sha256(p)
+    if not p.is_dir():
+        raise NotFound(f"artifact {p} does not exist")
+    h = hashlib.sha256()
+    for f in sorted(q for q in p.rglob("*") if q.is_file()):
+        h.update(f"{f.relative_to(p).as_posix()}\0{_file_sha256(f)}\n".encode())
+    return h.hexdigest()
+
+
+Fetch = Callable[[str], Path]
+Deserialize = Callable[[Path], Any]
+_LOADERS: dict[str, tuple[Fetch, Deserialize]] = {}
+
+
+def register_loader(scheme: str, fetch: Fetch, deserialize: Deserialize) -> None:
+    """Teach :meth:`Models.load` a URI scheme: ``fetch(uri)`` gives a local file or
+    folder (hashed against the digest), ``deserialize(path)`` the model object."""
+    _LOADERS[scheme] = (fetch, deserialize)
+
+
+def load_artifact(uri: str, digest: str) -> Any:
+    """Read the artifact at ``uri``, check it is ``digest``, and deserialise it.
+
+    Raises:
+        NotFound: the artifact is missing, or no loader knows the URI's scheme.
+        VerificationError: its hash is not ``digest``.
+    """
+    scheme = urlparse(uri).scheme
+    if scheme in _LOADERS:
+        fetch, deserialize = _LOADERS[scheme]
+        path = fetch(uri)
+        _check_digest(artifact_digest(path), digest, uri)
+        return deserialize(path)
+    if scheme not in ("file", ""):
+        raise NotFound(
+            f"no loader for {uri!r}: register one with tether.registry.register_loader "
+            "(import tether.adapters.mlflow for models:/ and runs:/ URIs)"
+        )
+    path = Path(unquote(urlparse(uri).path) if scheme == "file" else uri)
+    if path.is_dir():
+        raise NotFound(f"{uri} is a folder: register a loader for its format")
+    try:
+        blob = path.read_bytes()  # hashed and loaded from the same bytes: no swap between
+    except OSError as exc:
+        raise NotFound(f"model artifact {path} cannot be read ({exc.strerror})") from exc
+    _check_digest(hashlib.sha256(blob).hexdigest(), digest, uri)
+    import joblib
+
+    return joblib.load(io.BytesIO(blob))
+
+
+def _check_digest(actual: str, expected: str, uri: str) -> None:
+    if actual != expected:
+        raise VerificationError(
+            f"model artifact {uri} has sha256 {actual[:16]}..., not the registered "
+            f"{expected[:16]}...: it was changed after registration; refusing to load it "
+            "(restore the registered file or register this one as a new version)"
+        )
+
+
+def _file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
 def _artifact(artifact: str | Path | bytes, uri: str | None) -> tuple[str, str]:
     if isinstance(artifact, bytes):
         if not uri:
             raise InvalidInput("an artifact given as bytes needs uri= (where it lives)")
         return hashlib.sha256(artifact).hexdigest(), uri
     path = Path(artifact)
-    if not path.is_file():
-        raise InvalidInput(f"artifact {path} is not a file: pass a model file or its bytes")
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest(), uri or path.resolve().as_uri()
+    if not path.exists():
+        raise InvalidInput(f"artifact {path} does not exist: pass a model file, folder or bytes")
+    return artifact_digest(path), uri or path.resolve().as_uri()
+
+
+def _background(
+    background: Any, features: tuple[str, ...] | None
+) -> tuple[tuple[float, ...], ...] | None:
+    if background is None:
+        return None
+    try:
+        arr = np.asarray(background, dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise InvalidInput(f"background must be numeric rows: {exc}") from exc
+    if arr.ndim != 2 or not 1 <= len(arr) <= 1000:
+        raise InvalidInput(f"background must be 1 to 1,000 rows of features, got shape {arr.shape}")
+    if features is not None and arr.shape[1] != len(features):
+        raise InvalidInput(
+            f"background has {arr.shape[1]} columns but {len(features)} features are named"
+        )
+    return tuple(tuple(float(x) for x in row) for row in arr)
 
 
 def _metrics(metrics: Mapping[str, float] | None) -> dict[str, float]:
@@ -444,4 +586,6 @@ def _version(row: Mapping[str, Any]) -> ModelVersion:
         datetime.fromtimestamp(row["registered_at"], UTC), r.get("data"), r.get("code"),
         r.get("environment"), r.get("metrics") or {}, r.get("parent"),
         r.get("description", ""), int(row["ledger_index"]),
+        None if r.get("features") is None else tuple(r["features"]),
+        None if r.get("background") is None else tuple(tuple(x) for x in r["background"]),
     )  # fmt: skip

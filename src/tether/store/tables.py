@@ -33,6 +33,8 @@ __all__ = [
     "model_versions",
     "policies",
     "rate_buckets",
+    "response_firings",
+    "review_modes",
     "signals",
     "systems",
 ]
@@ -277,4 +279,26 @@ alias_moves = Table(
     Column("version", Integer, nullable=False),
     Column("kind", String(20), nullable=False),  # set, promote, rollback
     Column("moved_at", Float, nullable=False),
+)
+
+# Systems in human-review mode: every decision waits for one of ``roles`` (a JSON list)
+# until an owner clears it (a projection of review.entered / review.cleared entries).
+review_modes = Table(
+    "review_modes",
+    metadata,
+    Column("system", String(200), primary_key=True),
+    Column("roles", Text, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("since", Float, nullable=False),
+    Column("ledger_index", Int64, nullable=False),
+)
+
+# When each policy response last fired for a system (its cool-down, shared by processes).
+response_firings = Table(
+    "response_firings",
+    metadata,
+    Column("response", String(200), primary_key=True),
+    Column("system", String(200), primary_key=True),
+    Column("fired_at", Float, nullable=False),
+    Column("ledger_index", Int64, nullable=False),
 )
