@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from tether.monitoring import Feedback, Monitor, Signals
     from tether.pipeline import Breakers, Decision, Pipeline, Run
     from tether.policy import Policies
-    from tether.registry import Actors, Models, Systems
+    from tether.registry import Actors, Models, Responses, Review, Systems
 
 __all__ = ["Tether", "open"]
 
@@ -122,6 +122,20 @@ class Tether:
         from tether.registry import Models
 
         return Models(self)
+
+    @cached_property
+    def review(self) -> Review:
+        """Human-review mode: systems whose every decision waits for a person."""
+        from tether.registry import Review
+
+        return Review(self)
+
+    @cached_property
+    def responses(self) -> Responses:
+        """The closed loop: the policy's responses to signals (rollback, review, ...)."""
+        from tether.registry import Responses
+
+        return Responses(self)
 
     @cached_property
     def monitor(self) -> Monitor:

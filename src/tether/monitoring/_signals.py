@@ -121,6 +121,10 @@ class Signals:
         if self.sinks:
             self._start()
             self._queue.put(signal)
+        try:  # the closed loop: the policy's responses to this signal
+            self._t.responses.on_signal(signal, entry.index)
+        except Exception:  # a failing response never loses the recorded signal
+            log.exception("responses to signal %s failed", signal.key)
         return entry.index
 
     def clear(self, signal: Signal, *, actor: str, reason: str) -> int:

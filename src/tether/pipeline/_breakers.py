@@ -224,10 +224,12 @@ class Breakers:
         mutation = repo.set_state(key, state, manual=manual, reason=reason, now=now,
                                   only_if=only_if)  # fmt: skip
         try:
-            self._t.ledger.append(
+            entry = self._t.ledger.append(
                 kind, actor, {"breaker": key, "state": state, "manual": manual, "reason": reason},
                 subject=f"breaker/{key}", mutation=mutation,
             )  # fmt: skip
+            if state == "open" and not manual:
+                self._t.responses.on_breaker(key, reason, entry.index)
         except Conflict:
             if only_if is None:
                 raise

@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import orjson
@@ -489,6 +489,13 @@ class Pipeline:
         t = a.lap("policy", t)
         if verdict.effect == "deny":
             return self._verdict(a, "denied")
+        if verdict.effect == "allow" and (mode := self._t.review.applies(a.system, a.action)):
+            # Human-review mode: what policy allows waits for a person until it is cleared.
+            verdict = a.verdict = replace(
+                verdict, effect="require_approval", rules=(mode.requirement.rule,),
+                approvals=(mode.requirement,),
+                reasons=(f"{a.system} is in human-review mode: {mode.reason}",),
+            )  # fmt: skip
         # rate limits (obligations of the matched rules)
         for rule_id, spec in verdict.rate_limits:
             key = _limit_key(rule_id, spec.per, a)

@@ -28,6 +28,8 @@ __all__ = [
     "FieldSpec",
     "GuardrailsDecl",
     "RateLimitSpec",
+    "ResponseSpec",
+    "RetrainSpec",
     "RuleSpec",
     "SystemDecl",
     "parse_duration",
@@ -186,6 +188,71 @@ class RuleSpec(_Strict):
         return self
 
 
+SignalTrigger = Literal[
+    "drift", "performance", "anomaly", "quality", "behaviour", "fairness", "breaker"
+]
+ResponseAction = Literal["alert", "trip_breaker", "rollback", "review", "retrain"]
+
+
+class RetrainSpec(_Strict):
+    """How to retrain: a shell ``command`` (it writes the new model to the path in
+    ``$TETHER_OUTPUT``) or a Python ``callable`` (``module:function``, called with the
+    tether, the system and the signal; it returns the model file's path)."""
+
+    command: str | None = None
+    callable: str | None = Field(default=None, pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
+    timeout: Duration = 3600.0
+    alias: Name = "challenger"
+
+    @model_validator(mode="after")
+    def _one(self) -> RetrainSpec:
+        if (self.command is None) == (self.callable is None):
+            raise ValueError("retrain needs exactly one of command or callable")
+        return self
+
+
+class ResponseSpec(_Strict):
+    """What to do when a signal (or an automatic breaker trip) concerns a system.
+
+    ``signal`` names the kinds it answers, ``min_severity`` the least severity that
+    fires it; ``do`` is the action. A response fires at most once per ``cooldown``
+    per system, and never twice for the same signal.
+    """
+
+    id: Name
+    description: str = ""
+    signal: tuple[SignalTrigger, ...] = Field(min_length=1)
+    min_severity: Literal["low", "medium", "high"] = "medium"
+    systems: tuple[Name, ...] | None = None
+    features: tuple[str, ...] | None = None
+    do: ResponseAction
+    actor: Name = "svc:tether-responder"
+    reason: str = ""
+    cooldown: Duration = 3600.0
+    alias: Name = "champion"
+    breaker: Literal["system", "agent"] = "system"
+    approvers: ApproverSpec | None = None
+    clear_roles: tuple[Name, ...] = ("model_owner", "admin")
+    retrain: RetrainSpec | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_signal(cls, value: Any) -> Any:
+        if isinstance(value, dict) and isinstance(value.get("signal"), str):
+            value = {**value, "signal": (value["signal"],)}
+        return value
+
+    @model_validator(mode="after")
+    def _needs(self) -> ResponseSpec:
+        if self.do == "review" and self.approvers is None:
+            raise ValueError("do: review needs approvers (who approves each decision meanwhile)")
+        if self.do == "retrain" and self.retrain is None:
+            raise ValueError("do: retrain needs a retrain section (command or callable)")
+        if self.do != "retrain" and self.retrain is not None:
+            raise ValueError(f"retrain only applies to do: retrain (this response does {self.do})")
+        return self
+
+
 class Document(_Strict):
     """A whole policy file."""
 
@@ -197,6 +264,22 @@ class Document(_Strict):
     systems: dict[Name, SystemDecl] = Field(min_length=1)
     actions: dict[Name, ActionDecl] = Field(min_length=1)
     rules: tuple[RuleSpec, ...] = Field(min_length=1)
+    responses: tuple[ResponseSpec, ...] = ()
+
+    @model_validator(mode="after")
+    def _responses_known(self) -> Document:
+        seen: set[str] = set()
+        for r in self.responses:
+            if r.id in seen:
+                raise ValueError(f"response id {r.id!r} is used twice; give each its own id")
+            seen.add(r.id)
+            unknown = [s for s in r.systems or () if s not in self.systems]
+            if unknown:
+                raise ValueError(
+                    f"response {r.id!r} names undeclared systems {unknown}; declare them "
+                    "under systems:"
+                )
+        return self
 
     @model_validator(mode="before")
     @classmethod

@@ -13,6 +13,8 @@ from tether.registry._models import (
     fingerprint,
     register_loader,
 )
+from tether.registry._responses import ResponseResult, Responses
+from tether.registry._review import REVIEW_RULE, Review, ReviewMode
 
 __all__ = [
     "ALIAS_ACTION",
@@ -21,6 +23,11 @@ __all__ = [
     "AliasMove",
     "ModelVersion",
     "Models",
+    "REVIEW_RULE",
+    "ResponseResult",
+    "Responses",
+    "Review",
+    "ReviewMode",
     "System",
     "Systems",
     "artifact_digest",

@@ -125,6 +125,9 @@ class Models:
         self._t = tether
         self._loaded: OrderedDict[str, Any] = OrderedDict()  # digest -> model (LRU)
         self._load_lock = threading.Lock()
+        self.epoch = 0
+        """Bumped by every alias move this process makes (serving re-resolves at once;
+        moves by other processes show within ``TETHER_CACHE_SECONDS``)."""
 
     # -- versions --------------------------------------------------------------------
 
@@ -379,6 +382,7 @@ class Models:
             "alias.moved", actor, payload, subject=f"system/{system}/alias/{alias}",
             mutation=repo.move_alias(system, alias, previous, version, kind, now.timestamp()),
         )  # fmt: skip
+        self.epoch += 1
         return AliasMove(system, alias, previous, version, kind, now, actor, reason,
                          entry.index, decision, payload["evidence"])  # fmt: skip
 
