@@ -229,6 +229,8 @@ def test_demo(
     result = cli.bare("demo", "--home", str(home), "--fresh", "--entries", "1300")
     assert result.code == 0, result
     assert "offline receipt check" in result.out
+    assert "automatic rollback by response drift-rolls-back" in result.out
+    assert "the next prediction was served by v1" in result.out
     assert "first bad index" in result.out
     assert "demo complete" in result.out
     assert (home / "receipt-42.json").is_file()

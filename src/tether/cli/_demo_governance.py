@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import random
 from collections import Counter
 from collections.abc import Callable
@@ -10,10 +9,14 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import joblib
 import numpy as np
 from rich.console import Console
 from rich.table import Table
+from sklearn.ensemble import GradientBoostingClassifier
+from sklearn.metrics import roc_auc_score
 
+from tether.adapters.sklearn import GovernedModel
 from tether.core import Tether
 from tether.errors import ActionDenied, ApprovalRequired, CircuitOpen, RunStopped
 from tether.monitoring import AnomalyDetector, Baseline, Signal
@@ -41,28 +44,57 @@ def _setup(t: Tether) -> Published:
              actor="user:admin")  # fmt: skip
     register("user:mei", kind="human", roles=["model_owner"], attributes={"team": "credit"},
              actor="user:admin")  # fmt: skip
+    register("svc:responder", kind="service", roles=["responder"], actor="user:admin")
     return t.policies.publish(Policy.from_file(POLICY), actor="user:admin")
 
 
-def _loan_model(t: Tether) -> tuple[Callable[..., float], Callable[..., str]]:
-    @t.governed("loan-model", "predict", actor="svc:loan-api", context={"channel": "web"})
+FEATURES = ["income", "debt", "amount"]
+AMOUNTS = [8_000.0, 15_000.0, 30_000.0, 75_000.0]
+
+
+def _applications(gen: np.random.Generator, n: int, low: float, high: float) -> dict[str, Any]:
+    return {
+        "income": gen.uniform(low, high, n),
+        "debt": gen.uniform(0, 60_000, n),
+        "amount": gen.choice(AMOUNTS, n),
+    }
+
+
+def _loan_model(t: Tether) -> tuple[Callable[..., float], Callable[..., str], GovernedModel]:
+    model = GovernedModel(t, "loan-model", actor="svc:loan-api")
+
     def predict(income: float, debt: float, amount: float) -> float:
-        z = 2.5 * (income - debt) / max(amount, 1.0) - 0.8
-        return round(1 / (1 + math.exp(-z)), 3)
+        """The champion's probability of repayment, as a governed decision."""
+        proba = model.predict_proba(np.array([[income, debt, amount]]),
+                                    context={"channel": "web"})  # fmt: skip
+        return round(float(proba[0, 1]), 3)
 
     @t.governed("loan-model", "approve_loan", actor="svc:loan-api", context={"channel": "web"})
     def approve_loan(amount: float, score: float) -> str:
         return f"loan of {amount:,.0f} approved"
 
-    return predict, approve_loan
+    return predict, approve_loan, model
 
 
 def _versions(t: Tether, console: Console) -> None:
-    """Register two versions of the loan model; each becomes champion with a sign-off."""
-    for n, auc in ((1, 0.79), (2, 0.82)):
-        v = t.models.register("loan-model", f"loan-model gbm v{n}".encode(),
-                              uri=f"models/loan-gbm-v{n}.pkl", actor="user:mei",
-                              metrics={"auc": auc}, parent=n - 1 or None, code=None)  # fmt: skip
+    """Train and register two versions of the loan model; each becomes champion with a
+    credit officer's sign-off."""
+    gen = np.random.default_rng(5)
+    folder = t.settings.home / "models"
+    folder.mkdir(parents=True, exist_ok=True)
+    for n, trees in ((1, 40), (2, 60)):
+        data = _applications(gen, 4_000, 20_000, 150_000)
+        X = np.column_stack([data[f] for f in FEATURES])
+        odds = 2.5 * (X[:, 0] - X[:, 1]) / X[:, 2] - 0.8 + gen.normal(0, 0.8, len(X))
+        y = (odds > 0).astype(int)
+        gbm = GradientBoostingClassifier(n_estimators=trees, max_depth=3, random_state=n)
+        gbm.fit(X[:3_000], y[:3_000])
+        auc = round(float(roc_auc_score(y[3_000:], gbm.predict_proba(X[3_000:])[:, 1])), 3)
+        path = folder / f"loan-gbm-v{n}.joblib"
+        joblib.dump(gbm, path)
+        v = t.models.register("loan-model", path, actor="user:mei", metrics={"auc": auc},
+                              parent=n - 1 or None, code=None, features=FEATURES,
+                              background=X[:100], data=data)  # fmt: skip
         reason = f"v{n}: holdout AUC {auc}"
         try:
             t.models.promote("loan-model", v.version, actor="user:mei", reason=reason)
@@ -72,9 +104,10 @@ def _versions(t: Tether, console: Console) -> None:
                              approval_id=exc.approval_id)  # fmt: skip
     champion = t.models.resolve("loan-model")
     console.print(
-        f"model registry: loan-model v1 and v2 registered (artifact SHA-256, metrics, lineage); "
-        f"each promoted to champion after a credit officer's sign-off; champion = "
-        f"v{champion.version} ({champion.digest[:12]})"
+        f"model registry: loan-model v1 and v2 trained (gradient boosting) and registered "
+        f"(artifact SHA-256, training-data fingerprint, metrics, lineage); each promoted to "
+        f"champion after a credit officer's sign-off; champion = v{champion.version} "
+        f"({champion.digest[:12]}), served by GovernedModel (digest checked at load)"
     )
 
 
@@ -91,23 +124,16 @@ def _drift(
 ) -> Signal:
     """Baseline the model's inputs, then watch its recorded decisions drift."""
     gen = np.random.default_rng(rng.randrange(2**32))
-
-    def applications(n: int, low: float, high: float) -> dict[str, Any]:
-        return {
-            "income": gen.uniform(low, high, n),
-            "debt": gen.uniform(0, 60_000, n),
-            "amount": gen.choice([8_000.0, 15_000.0, 30_000.0, 75_000.0], n),
-        }
-
-    training = applications(20_000, 20_000, 150_000)  # what the model was trained on
+    training = _applications(gen, 20_000, 20_000, 150_000)  # what the model was trained on
     baseline = Baseline.build(training, window_size=200, categorical=["amount"])
     detector = AnomalyDetector.fit(training, profile=baseline.profile)
-    t.monitor.set_baseline("loan-model", baseline, anomalies=detector, action="predict",
-                           actor="user:admin", reason="model v1 training data")  # fmt: skip
+    t.monitor.set_baseline("loan-model", baseline, anomalies=detector, action="predict_proba",
+                           actor="user:admin", reason="model training data")  # fmt: skip
     # production: a downturn moves applicants' incomes; every prediction is recorded
-    downturn = applications(200, 5_000, 110_000)
+    downturn = _applications(gen, 200, 5_000, 110_000)
     for income, debt, amount in zip(*downturn.values(), strict=True):
         predict(income=float(income), debt=float(debt), amount=float(amount))
+    t.ledger.flush()
     report = t.monitor.check("loan-model")  # the last 200 recorded predictions
     worst = report.drift.drifted()[0]
     quality = ", ".join(sorted({f"{q.column} {q.kind}" for q in report.drift.quality}))
@@ -125,6 +151,27 @@ def _drift(
     return next(s for s in report.signals if s.kind == "drift" and s.feature == worst.feature)
 
 
+def _automatic_rollback(
+    t: Tether, console: Console, predict: Callable[..., float], model: GovernedModel
+) -> None:
+    """Show what the policy's drift response did by itself, in ledger order."""
+    fired = [r for r in t.responses.fired("loan-model") if r.action == "rollback"]
+    back = t.models.history("loan-model")[-1]
+    predict(income=60_000.0, debt=10_000.0, amount=15_000.0)
+    t.ledger.flush()
+    entries = [e for e in t.ledger.iter_entries(start=max(0, t.ledger.size - 400))
+               if e.kind in ("signal.raised", "response.fired", "alias.moved",
+                             "response.result")]  # fmt: skip
+    trail = " → ".join(f"{e.kind} #{e.index}" for e in entries[-4:])
+    console.print(
+        f"[yellow]automatic rollback[/] by response [cyan]{fired[0].response}[/] "
+        f"({fired[0].status}: {fired[0].detail}); champion v{back.previous} → "
+        f"v{back.version}, live just before it: "
+        f"v{t.models.live_at('loan-model', back.at - timedelta(microseconds=1))}; the next "
+        f"prediction was served by v{model.served.version.version}; ledger: {trail}"
+    )
+
+
 def governed_decisions(t: Tether, console: Console, applications: int) -> dict[str, Any]:
     """Run the scenario; return what the summary needs."""
     pub = _setup(t)
@@ -135,7 +182,7 @@ def governed_decisions(t: Tether, console: Console, applications: int) -> dict[s
     )
     outcomes: Counter[str] = Counter()
     _versions(t, console)
-    predict, approve_loan = _loan_model(t)
+    predict, approve_loan, model = _loan_model(t)
     rng = random.Random(11)
     pending: list[tuple[str, float, float]] = []
     for _ in range(applications):
@@ -232,13 +279,7 @@ def governed_decisions(t: Tether, console: Console, applications: int) -> dict[s
     # monitoring closes the loop: production inputs drift, a signal is raised, and
     # policy sends every loan approval to a credit officer until it is cleared
     drift_signal = _drift(t, console, rng, predict)
-    back = t.models.rollback("loan-model", actor="user:mei", reason="inputs drifted (signal)",
-                             evidence=drift_signal.as_dict())  # fmt: skip
-    console.print(
-        f"[yellow]rolled back[/] champion v{back.previous} → v{back.version} "
-        f"(alias.moved, ledger entry {back.ledger_index}); live just before it: "
-        f"v{t.models.live_at('loan-model', back.at - timedelta(microseconds=1))}"
-    )
+    _automatic_rollback(t, console, predict, model)
     try:
         approve_loan(amount=9_000.0, score=0.9)
     except ApprovalRequired as exc:
