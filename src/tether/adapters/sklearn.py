@@ -171,7 +171,9 @@ class GovernedModel:
         if fn is None:
             raise InvalidInput(f"the served model ({type(served.model).__name__}) has no {method}")
         rows, names = _rows(X, self.features or served.version.features)
-        out = np.asarray(fn(X if _is_frame(X) else np.asarray(rows)))
+        # a frame goes as it is to a model fitted on one (it checks the names)
+        frame = _is_frame(X) and hasattr(served.model, "feature_names_in_")
+        out = np.asarray(fn(X[list(names)] if frame else np.asarray(rows)))
         ctx = {**(context or {}), "model": {"alias": self.alias, **served.context}}
         pipeline = self.tether.pipeline
         decisions = []
@@ -212,6 +214,11 @@ def _is_frame(X: Any) -> bool:
 
 def _rows(X: Any, features: Sequence[str] | None) -> tuple[list[Any], tuple[str, ...]]:
     if _is_frame(X):
+        if features is not None:  # the version's column order, whatever the frame's
+            missing = [f for f in features if f not in X.columns]
+            if missing:
+                raise InvalidInput(f"X lacks the version's features {missing}")
+            X = X[list(features)]
         names = tuple(str(c) for c in X.columns)
         return X.to_numpy().tolist(), names
     arr = np.asarray(X)
