@@ -28,10 +28,11 @@ from tether.store import ledger_repo as repo
 
 if TYPE_CHECKING:
     from tether.approvals import Approvals
+    from tether.explain import Explanations
     from tether.monitoring import Feedback, Monitor, Signals
     from tether.pipeline import Breakers, Decision, Pipeline, Run
     from tether.policy import Policies
-    from tether.registry import Actors, Models, Responses, Review, Systems
+    from tether.registry import Actors, Gates, Models, Responses, Review, Systems
 
 __all__ = ["Tether", "open"]
 
@@ -124,6 +125,13 @@ class Tether:
         return Models(self)
 
     @cached_property
+    def gates(self) -> Gates:
+        """Model gates: gate sets, gate runs and the checks a promotion must pass."""
+        from tether.registry import Gates
+
+        return Gates(self)
+
+    @cached_property
     def review(self) -> Review:
         """Human-review mode: systems whose every decision waits for a person."""
         from tether.registry import Review
@@ -150,6 +158,13 @@ class Tether:
         from tether.monitoring import Signals
 
         return Signals(self)
+
+    @cached_property
+    def explanations(self) -> Explanations:
+        """Explanations of recorded model decisions, stored with them in the ledger."""
+        from tether.explain import Explanations
+
+        return Explanations(self)
 
     def decide(self, system: str, action: str, **kwargs: Any) -> Decision:
         """Ask the pipeline about one action and record the decision.
@@ -260,6 +275,8 @@ class Tether:
 
     def close(self) -> None:
         """Flush pending appends and close the database."""
+        if "explanations" in self.__dict__:  # its worker still appends: stop it first
+            self.explanations.close()
         if "pipeline" in self.__dict__:
             self.pipeline.close()
         if "signals" in self.__dict__:

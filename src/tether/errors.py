@@ -13,6 +13,7 @@ subclasses the builtin it most resembles, so ``except LookupError`` keeps workin
     ├── ActionDenied(TetherError, PermissionError)    the pipeline did not let an action run
     │   ├── ApprovalRequired                          a person must approve it first
     │   ├── CircuitOpen                               a breaker or kill switch is open
+    │   ├── GateFailed                                a model version failed its gates
     │   ├── GuardrailBlocked                          a guardrail blocked input or output
     │   ├── RateLimited                               too many actions, retry later
     │   └── RunStopped                                its run failed or spent its budget
@@ -36,6 +37,7 @@ __all__ = [
     "CircuitOpen",
     "ConfigurationError",
     "Conflict",
+    "GateFailed",
     "GuardrailBlocked",
     "InvalidInput",
     "KeyFileError",
@@ -106,6 +108,21 @@ class ApprovalRequired(ActionDenied):
 
 class CircuitOpen(ActionDenied):
     """A circuit breaker (or a kill switch) for the system, action or agent is open."""
+
+
+class GateFailed(ActionDenied):
+    """A promotion was refused because the version failed gates: ``failing`` holds the
+    failing gates' results, ``report`` the gate report they come from.
+
+    An :class:`ActionDenied` (not a :class:`Conflict`): governance refused the move and
+    retrying changes nothing; new evidence (a fresh evaluation, a sign-off) or a
+    justified override by a second person does.
+    """
+
+    def __init__(self, message: str, failing: Any = (), report: Any = None) -> None:
+        super().__init__(message)
+        self.failing = tuple(failing)
+        self.report = report
 
 
 class GuardrailBlocked(ActionDenied):

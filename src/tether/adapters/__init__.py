@@ -6,4 +6,8 @@ tether never imports an adapter.
 
 - :mod:`tether.adapters.dask`: monitoring profiles of Dask DataFrames
   (``pip install 'tether[dask]'``).
+- :mod:`tether.adapters.mlflow`: import MLflow registered models, versions and aliases;
+  load ``models:/`` and ``runs:/`` versions (``pip install 'tether[mlflow]'``).
+- :mod:`tether.adapters.sklearn`: ``GovernedModel``, governed serving of any
+  scikit-learn-compatible model (scikit-learn is a core dependency).
 """

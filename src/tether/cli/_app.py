@@ -14,11 +14,13 @@ from tether.cli import (
     _breakers,
     _db,
     _demo,
+    _explain,
     _inventory,
     _keys,
     _ledger,
     _monitor,
     _policy,
+    _registry,
 )
 from tether.cli._common import err_console, settings_from
 from tether.core import Tether
@@ -42,7 +44,11 @@ app.add_typer(_breakers.app, name="breakers")
 app.add_typer(_inventory.systems, name="systems")
 app.add_typer(_inventory.actors, name="actors")
 app.add_typer(_monitor.app, name="monitor")
+app.add_typer(_registry.registry, name="registry")
+app.add_typer(_registry.gates, name="gates")
 app.command("demo")(_demo.demo)
+app.command("explain")(_explain.explain)
+app.command("fairness")(_explain.fairness)
 
 
 @app.callback()

@@ -46,7 +46,7 @@ class Explanation:
         ...     target=None, base_value=10.0, output_value=7.5,
         ...     attributions=[("debt", 42000, -3.0), ("income", 18000, 0.5)], top=1)
         >>> e.sentence
-        'The prediction was 7.5 (base value 10): lowered most by debt = 42,000 (-3.00).'
+        'The prediction was 7.5, below the average of 10, mostly because of debt = 42,000 (-3.00).'
         >>> Explanation.from_json(e.to_json()) == e
         True
     """
@@ -191,30 +191,46 @@ def rank(attributions: Sequence[Attribution], top: int) -> tuple[Attribution, ..
 def sentence(
     output: str, target: str | None, base: float, value: float, top: Sequence[Attribution]
 ) -> str:
-    """One plain sentence: the output, the base value, and what moved it most.
+    """One plain sentence for the person affected: the output against the average, then
+    the features that moved it.
 
-    The side (raised or lowered) holding the largest attribution comes first; features
-    with a zero attribution are not named.
+    The features named first are those of ``top`` that moved the output the way it went
+    (above or below the average, the base value), largest first; those that pushed the
+    other way follow. Features with a zero attribution are not named.
 
     Example:
-        >>> sentence("margin", "1", 0.1, 0.9, [Attribution("age", 51.0, 0.5),
-        ...          Attribution("debt", 4.5, -0.25)])
-        'The score of class 1 was 0.9 (base value 0.1): raised most by age = 51 (+0.50); lowered most by debt = 4.5 (-0.25).'
+        >>> sentence("margin", "1", 0.41, -1.2, [Attribution("debt_ratio", 0.62, -1.1),
+        ...          Attribution("income", 18000.0, -0.4), Attribution("age", 51.0, 0.2)])
+        'The score of class 1 was -1.2, below the average of 0.41, mostly because of debt_ratio = 0.62 (-1.10) and income = 18,000 (-0.40); age = 51 (+0.20) pushed the other way.'
     """  # noqa: E501
-    head = f"The {_subject(output, target)} was {number(value)} (base value {number(base)})"
-    up = [a for a in top if a.attribution > 0]
-    down = [a for a in top if a.attribution < 0]
-    clauses = []
-    for verb, side in (("raised", up), ("lowered", down)):
-        if side:
-            named = [f"{a.feature} = {number(a.value)} ({signed(a.attribution)})" for a in side]
-            listed = named[0] if len(named) == 1 else ", ".join(named[:-1]) + " and " + named[-1]
-            clauses.append(f"{verb} most by {listed}")
-    if not clauses:
+    shown, average = number(value), number(base)
+    head = f"The {_subject(output, target)} was {shown}"
+    # Compared as printed: "0.41, above the average of 0.41" would read as a mistake.
+    way = 0 if shown == average else (1 if value > base else -1)
+    head += (", the same as the average", f", above the average of {average}",
+             f", below the average of {average}")[way]  # fmt: skip
+    moving = [a for a in top if a.attribution != 0]
+    if not moving:
         return head + ": no feature moved it."
-    if down and (not up or abs(down[0].attribution) > abs(up[0].attribution)):
-        clauses.reverse()
-    return head + ": " + "; ".join(clauses) + "."
+    if way == 0:
+        up = [a for a in moving if a.attribution > 0]
+        down = [a for a in moving if a.attribution < 0]
+        clauses = [f"{verb} by {_listed(side)}" for verb, side in
+                   (("raised", up), ("lowered", down)) if side]  # fmt: skip
+        if down and (not up or abs(down[0].attribution) > abs(up[0].attribution)):
+            clauses.reverse()
+        return head + ": " + " and ".join(clauses) + "."
+    same = [a for a in moving if (a.attribution > 0) == (way > 0)]
+    other = [a for a in moving if (a.attribution > 0) != (way > 0)]
+    text = f"{head}, mostly because of {_listed(same) if same else 'other features'}"
+    if other:
+        text += f"; {_listed(other)} pushed the other way"
+    return text + "."
+
+
+def _listed(side: Sequence[Attribution]) -> str:
+    named = [f"{a.feature} = {number(a.value)} ({signed(a.attribution)})" for a in side]
+    return named[0] if len(named) == 1 else ", ".join(named[:-1]) + " and " + named[-1]
 
 
 def _subject(output: str, target: str | None) -> str:

@@ -32,6 +32,7 @@ from tether.store import decision_repo as repo
 
 if TYPE_CHECKING:
     from tether.core import Tether
+    from tether.explain.fairness import FairnessReport
 
 __all__ = ["Monitor", "StoredBaseline", "WatchReport", "Window", "batch_windows"]
 
@@ -265,6 +266,45 @@ class Monitor:
                 if index is not None:
                     raised.append(index)
         return WatchReport(system, window, drift, anomalies, partial, tuple(found), tuple(raised))
+
+    def fairness(
+        self,
+        system: str,
+        *,
+        sensitive: list[str],
+        last: int | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        min_group: int = 30,
+        threshold: float = 0.8,
+        eod_threshold: float | None = None,
+        positive: int = 1,
+        emit: bool = True,
+        actor: str = "tether:monitor",
+    ) -> FairnessReport:
+        """Fairness of ``system``'s labelled decisions (the ``last`` ones, or those
+        between ``since`` and ``until``; default all) across the ``sensitive``
+        attributes, read from each decision's inputs or context (``context.region``).
+
+        A decision is positive when its recorded score is at least
+        ``tether.feedback.threshold`` (a 0/1 prediction counts as its own score), and
+        ``positive`` (1, or 0) is the decision that selects; the label is the truth.
+        Groups with fewer than ``min_group`` decisions are reported, not judged; with
+        ``emit``, each judged group whose impact ratio is below ``threshold`` (and,
+        with ``eod_threshold``, each dimension whose equalized-odds difference exceeds
+        it) raises a ``fairness`` signal naming it.
+
+        Raises:
+            InvalidInput: no sensitive attribute, one no decision records, no labelled
+                decisions, or outputs and labels that are not numbers.
+        """
+        from tether.monitoring._fairness import fairness
+
+        return fairness(
+            self._t, system, sensitive=sensitive, last=last, since=since, until=until,
+            min_group=min_group, threshold=threshold, eod_threshold=eod_threshold,
+            positive=positive, emit=emit, actor=actor,
+        )  # fmt: skip
 
 
 def _check_windows(size: int | None, every: float | None, unit: str) -> None:

@@ -1,8 +1,11 @@
 """The registry: the systems and actors tether governs, and the versions and aliases
-of their models (gates come with the model lifecycle)."""
+of their models, and the gates a version must pass before an alias points at it."""
 
 from __future__ import annotations
 
+from tether.registry._gate_records import GateReport, GateResult, GateSet
+from tether.registry._gate_spec import GateSpec
+from tether.registry._gates import Gates
 from tether.registry._inventory import Actor, Actors, System, Systems
 from tether.registry._models import (
     ALIAS_ACTION,
@@ -18,12 +21,17 @@ from tether.registry._review import REVIEW_RULE, Review, ReviewMode
 
 __all__ = [
     "ALIAS_ACTION",
+    "REVIEW_RULE",
     "Actor",
     "Actors",
     "AliasMove",
+    "GateReport",
+    "GateResult",
+    "GateSet",
+    "GateSpec",
+    "Gates",
     "ModelVersion",
     "Models",
-    "REVIEW_RULE",
     "ResponseResult",
     "Responses",
     "Review",

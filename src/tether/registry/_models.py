@@ -278,6 +278,13 @@ class Models:
         if not reason or not reason.strip():
             raise InvalidInput("moving an alias needs a reason (it is recorded)")
         self.get(system, version)  # exists
+        if kind == "set":
+            gates = self._t.gates.current(system)
+            if gates is not None and alias in gates.spec.aliases:
+                raise InvalidInput(
+                    f"{alias!r} of {system} is guarded by gates (gate set "
+                    f"{gates.version}): move it with promote, which runs them, or rollback"
+                )
         with self._t.store.read() as conn:
             previous = repo.alias(conn, system, alias)
         decision = self._govern(system, alias, version, previous, kind, reason, actor,
@@ -295,11 +302,36 @@ class Models:
         alias: str = "champion",
         evidence: Mapping[str, Any] | None = None,
         approval_id: str | None = None,
+        override_by: str | None = None,
+        justification: str | None = None,
     ) -> AliasMove:
-        """Make ``version`` the ``alias`` (``champion`` by default); see :meth:`set_alias`."""
+        """Make ``version`` the ``alias`` (``champion`` by default); see :meth:`set_alias`.
+
+        When the system's gate set guards ``alias``, the version must pass its gates
+        first (:meth:`tether.registry.Gates.admit`): the latest stored passing report,
+        else a fresh run; the sign-off is ``approval_id`` (the move's own approval or
+        one from ``Gates.request_signoff``). ``override_by`` (a person other than
+        ``actor`` with an override role) and a ``justification`` promote despite
+        failing gates (a ``gates.overridden`` entry). The gates' verdict is recorded in
+        the move's evidence under ``gates``.
+
+        Raises:
+            GateFailed: a gate failed and there is no override.
+            ApprovalRequired: the policy, or a missing sign-off, asks for a person.
+            InvalidInput: no reason, or an override without justification or by
+                someone who may not override.
+        """
+        if not reason or not reason.strip():
+            raise InvalidInput("moving an alias needs a reason (it is recorded)")
+        admitted = self._t.gates.admit(
+            system, version, alias=alias, actor=actor, approval_id=approval_id,
+            override_by=override_by, justification=justification,
+        )  # fmt: skip
+        if admitted.evidence is not None:
+            evidence = {**(evidence or {}), "gates": admitted.evidence}
         return self.set_alias(
             system, alias, version, actor=actor, reason=reason, evidence=evidence,
-            approval_id=approval_id, kind="promote",
+            approval_id=admitted.approval_id, kind="promote",
         )  # fmt: skip
 
     def rollback(

@@ -11,7 +11,16 @@ from sqlalchemy import Connection, select
 from tether.store.ledger_repo import ENTRY_INDEX, Mutation, Statement
 from tether.store.tables import decisions, feedback, ledger_entries
 
-__all__ = ["add_labels", "for_ids", "known", "labelled", "record", "window"]
+__all__ = [
+    "add_labels",
+    "entry",
+    "for_ids",
+    "known",
+    "labelled",
+    "labelled_entries",
+    "record",
+    "window",
+]
 
 _RECORD = (
     "INSERT INTO decisions (id, ledger_index, system, action, outcome, at, output) "
@@ -118,5 +127,53 @@ def window(
     if last is not None:
         stmt = stmt.limit(last)
     rows = [(str(i), float(a), None if p is None else bytes(p)) for i, a, p in conn.execute(stmt)]
+    rows.reverse()
+    return rows
+
+
+def entry(conn: Connection, decision_id: str) -> tuple[str, str, int, bytes | None] | None:
+    """(system, outcome, ledger index, ledger payload) of one decision; the payload is
+    None once erased; None when there is no such decision."""
+    stmt = (
+        select(decisions.c.system, decisions.c.outcome, decisions.c.ledger_index,
+               ledger_entries.c.payload)
+        .join(ledger_entries, ledger_entries.c.idx == decisions.c.ledger_index)
+        .where(decisions.c.id == decision_id)
+    )  # fmt: skip
+    row = conn.execute(stmt).first()
+    if row is None:
+        return None
+    return str(row[0]), str(row[1]), int(row[2]), None if row[3] is None else bytes(row[3])
+
+
+def labelled_entries(
+    conn: Connection,
+    system: str,
+    *,
+    last: int | None = None,
+    since: float | None = None,
+    until: float | None = None,
+) -> list[tuple[str, float, Any, Any, bytes | None]]:
+    """(id, time, output, label, ledger payload) of a system's labelled decisions,
+    oldest first: the ``last`` ones, or those with ``since <= time < until``."""
+    stmt = (
+        select(decisions.c.id, decisions.c.at, decisions.c.output, feedback.c.label,
+               ledger_entries.c.payload)
+        .join(feedback, feedback.c.decision_id == decisions.c.id)
+        .join(ledger_entries, ledger_entries.c.idx == decisions.c.ledger_index)
+        .where(decisions.c.system == system)
+    )  # fmt: skip
+    if since is not None:
+        stmt = stmt.where(decisions.c.at >= since)
+    if until is not None:
+        stmt = stmt.where(decisions.c.at < until)
+    stmt = stmt.order_by(decisions.c.at.desc(), decisions.c.ledger_index.desc())
+    if last is not None:
+        stmt = stmt.limit(last)
+    rows = [
+        (str(i), float(a), None if o is None else orjson.loads(o), orjson.loads(lbl),
+         None if p is None else bytes(p))
+        for i, a, o, lbl, p in conn.execute(stmt)
+    ]  # fmt: skip
     rows.reverse()
     return rows

@@ -10,7 +10,16 @@ from tether.store._rows import row_dict
 from tether.store.ledger_repo import ENTRY_INDEX, Mutation, Statement
 from tether.store.tables import alias_moves, aliases, model_versions
 
-__all__ = ["alias", "move_alias", "moves", "next_version", "register", "version", "versions"]
+__all__ = [
+    "alias",
+    "aliases_of",
+    "move_alias",
+    "moves",
+    "next_version",
+    "register",
+    "version",
+    "versions",
+]
 
 
 def register(system: str, version: int, digest: str, record: str, at: float) -> Mutation:
@@ -98,3 +107,9 @@ def moves(conn: Connection, system: str, name: str) -> list[dict[str, Any]]:
         .order_by(alias_moves.c.ledger_index)
     )
     return [row_dict(r) for r in conn.execute(stmt)]
+
+
+def aliases_of(conn: Connection, system: str) -> dict[str, int]:
+    """Every alias of a system and the version it points at now, by alias name."""
+    stmt = select(aliases.c.alias, aliases.c.version).where(aliases.c.system == system)
+    return {str(r[0]): int(r[1]) for r in conn.execute(stmt.order_by(aliases.c.alias))}

@@ -23,7 +23,10 @@ __all__ = [
     "baselines",
     "breakers",
     "decisions",
+    "explanations",
     "feedback",
+    "gate_results",
+    "gate_sets",
     "ledger_checkpoints",
     "ledger_entries",
     "ledger_head",
@@ -300,5 +303,45 @@ response_firings = Table(
     Column("response", String(200), primary_key=True),
     Column("system", String(200), primary_key=True),
     Column("fired_at", Float, nullable=False),
+    Column("ledger_index", Int64, nullable=False),
+)
+
+# Each system's gate-set versions (a projection of gates.set entries; immutable rows).
+gate_sets = Table(
+    "gate_sets",
+    metadata,
+    Column("system", String(200), primary_key=True),
+    Column("version", Integer, primary_key=True, autoincrement=False),
+    Column("digest", String(64), nullable=False),  # SHA-256 of the canonical spec
+    Column("spec", Text, nullable=False),  # canonical JSON (RFC 8785) of the spec
+    Column("actor", String(200), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("set_at", Float, nullable=False),
+    Column("ledger_index", Int64, nullable=False),
+)
+
+# The latest gate report of a model version under a gate-set version (a projection of
+# gates.evaluated entries; the ledger keeps every evaluation).
+gate_results = Table(
+    "gate_results",
+    metadata,
+    Column("system", String(200), primary_key=True),
+    Column("version", Integer, primary_key=True, autoincrement=False),  # the model version
+    Column("gate_version", Integer, primary_key=True, autoincrement=False),
+    Column("passed", Integer, nullable=False),
+    Column("report", Text, nullable=False),  # JSON: every gate's result and the evaluation
+    Column("evaluated_at", Float, nullable=False),
+    Column("ledger_index", Int64, nullable=False),
+)
+
+# Which decisions were explained (a projection of decision.explained entries): one
+# explanation per decision, the first; its canonical JSON is in the entry's payload.
+explanations = Table(
+    "explanations",
+    metadata,
+    Column("decision_id", String(40), primary_key=True),
+    Column("system", String(200), nullable=False),
+    Column("digest", String(64), nullable=False),  # SHA-256 of the model artifact explained
+    Column("explained_at", Float, nullable=False),
     Column("ledger_index", Int64, nullable=False),
 )
