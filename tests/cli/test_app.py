@@ -231,6 +231,8 @@ def test_demo(
     assert "offline receipt check" in result.out
     assert "automatic rollback by response drift-rolls-back" in result.out
     assert "the next prediction was served by v1" in result.out
+    assert "gates refused loan-model v3 as champion" in result.out
+    assert '"why was I declined?"' in result.out
     assert "first bad index" in result.out
     assert "demo complete" in result.out
     assert (home / "receipt-42.json").is_file()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 from collections import Counter
 from collections.abc import Callable
@@ -18,7 +19,7 @@ from sklearn.metrics import roc_auc_score
 
 from tether.adapters.sklearn import GovernedModel
 from tether.core import Tether
-from tether.errors import ActionDenied, ApprovalRequired, CircuitOpen, RunStopped
+from tether.errors import ActionDenied, ApprovalRequired, CircuitOpen, GateFailed, RunStopped
 from tether.monitoring import AnomalyDetector, Baseline, Signal
 from tether.pipeline.guardrails import Email, PaymentCard
 from tether.policy import Policy, Published, replay
@@ -49,6 +50,8 @@ def _setup(t: Tether) -> Published:
 
 
 FEATURES = ["income", "debt", "amount"]
+GATES = {"metrics": [{"metric": "auc", "min": 0.75}, {"metric": "auc", "max_drop": 0.02}],
+         "signoff": {"required": "never"}}  # the policy asks a credit officer already  # fmt: skip
 AMOUNTS = [8_000.0, 15_000.0, 30_000.0, 75_000.0]
 
 
@@ -82,11 +85,19 @@ def _versions(t: Tether, console: Console) -> None:
     gen = np.random.default_rng(5)
     folder = t.settings.home / "models"
     folder.mkdir(parents=True, exist_ok=True)
-    for n, trees in ((1, 40), (2, 60)):
+    gates = t.gates.set("loan-model", GATES, actor="user:mei",
+                        reason="launch criteria agreed with model risk")  # fmt: skip
+    console.print(
+        f"gates for loan-model registered before any result: version {gates.version}, "
+        f"sha256 {gates.digest[:12]} (auc ≥ 0.75, at most 0.02 below the champion's)"
+    )
+    for n, trees in ((1, 40), (2, 60), (3, 5)):
         data = _applications(gen, 4_000, 20_000, 150_000)
         X = np.column_stack([data[f] for f in FEATURES])
         odds = 2.5 * (X[:, 0] - X[:, 1]) / X[:, 2] - 0.8 + gen.normal(0, 0.8, len(X))
         y = (odds > 0).astype(int)
+        if n == 3:  # a candidate trained on a broken label join
+            y = gen.permutation(y)
         gbm = GradientBoostingClassifier(n_estimators=trees, max_depth=3, random_state=n)
         gbm.fit(X[:3_000], y[:3_000])
         auc = round(float(roc_auc_score(y[3_000:], gbm.predict_proba(X[3_000:])[:, 1])), 3)
@@ -98,15 +109,19 @@ def _versions(t: Tether, console: Console) -> None:
         reason = f"v{n}: holdout AUC {auc}"
         try:
             t.models.promote("loan-model", v.version, actor="user:mei", reason=reason)
+        except GateFailed as exc:
+            failed = "; ".join(r.detail for r in exc.failing)
+            console.print(f"[red]gates refused[/] loan-model v{n} as champion: {failed}")
         except ApprovalRequired as exc:
             t.approvals.approve(exc.approval_id, approver="user:olga", comment="report read")
             t.models.promote("loan-model", v.version, actor="user:mei", reason=reason,
                              approval_id=exc.approval_id)  # fmt: skip
     champion = t.models.resolve("loan-model")
     console.print(
-        f"model registry: loan-model v1 and v2 trained (gradient boosting) and registered "
-        f"(artifact SHA-256, training-data fingerprint, metrics, lineage); each promoted to "
-        f"champion after a credit officer's sign-off; champion = v{champion.version} "
+        f"model registry: loan-model v1-v3 trained (gradient boosting) and registered "
+        f"(artifact SHA-256, training-data fingerprint, metrics, lineage); v1 and v2 passed "
+        f"the gates and became champion after a credit officer's sign-off; champion = "
+        f"v{champion.version} "
         f"({champion.digest[:12]}), served by GovernedModel (digest checked at load)"
     )
 
@@ -139,7 +154,7 @@ def _drift(
     quality = ", ".join(sorted({f"{q.column} {q.kind}" for q in report.drift.quality}))
     anomalies = report.anomalies
     console.print(
-        f"[yellow]drift[/] in {report.window.label} of loan-model/predict: "
+        f"[yellow]drift[/] in {report.window.label} of loan-model/predict_proba: "
         f"{', '.join(f'{f.feature} ({f.severity})' for f in report.drift.drifted())} "
         f"of {len(report.drift.features)} features ({worst.feature}: {worst.worst.statistic} "
         f"{worst.worst.value:.3f} > threshold {worst.worst.threshold:.3f}); "
@@ -149,6 +164,22 @@ def _drift(
         f"{t.signals.for_policy('loan-model')['drift']!r}"
     )
     return next(s for s in report.signals if s.kind == "drift" and s.feature == worst.feature)
+
+
+def _why_declined(t: Tether, console: Console, decision_id: str) -> None:
+    """An applicant asks why: the score decision explained from the ledger's record."""
+    t.ledger.flush()
+    why = t.explanations.explain(decision_id, actor="user:olga")
+
+    def chance(log_odds: float) -> str:
+        return f"{1 / (1 + math.exp(-log_odds)):.0%}"
+
+    console.print(
+        f'[bold]"why was I declined?"[/] decision {decision_id} ({why.explainer}): '
+        f"{why.sentence} (the score is in log-odds: a {chance(why.output_value)} chance of "
+        f"repaying against {chance(why.base_value)} for the average applicant). Stored as "
+        f"decision.explained; `tether explain {decision_id}` prints it again, byte for byte."
+    )
 
 
 def _automatic_rollback(
@@ -185,6 +216,7 @@ def governed_decisions(t: Tether, console: Console, applications: int) -> dict[s
     predict, approve_loan, model = _loan_model(t)
     rng = random.Random(11)
     pending: list[tuple[str, float, float]] = []
+    declined: list[str] = []  # the score decisions of declined applicants
     for _ in range(applications):
         income = rng.uniform(20_000, 150_000)
         debt = rng.uniform(0, 60_000)
@@ -198,6 +230,7 @@ def governed_decisions(t: Tether, console: Console, applications: int) -> dict[s
             pending.append((exc.approval_id, amount, score))
         except ActionDenied:
             outcomes["loan declined by policy (low score)"] += 1
+            declined.append(model.last_decisions[0].id)
     # a credit officer approves the first waiting loan; then it runs exactly once
     approval_id, amount, score = pending[0]
     t.approvals.approve(approval_id, approver="user:olga", comment="income verified by phone")
@@ -205,6 +238,7 @@ def governed_decisions(t: Tether, console: Console, applications: int) -> dict[s
     outcomes["loan approved by user:olga"] += 1
     console.print(f"loan model: {applications} applications scored and decided; "
                   f"{approval_id} approved by a credit officer → {result}")  # fmt: skip
+    _why_declined(t, console, declined[0])
 
     # the support agent works a ticket in one session (each step is governed)
     with t.run("ticket-4711", system="support-agent", actor="agent:care-bot") as run:
