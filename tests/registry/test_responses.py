@@ -265,10 +265,12 @@ def test_an_automatic_breaker_trip_fires_its_response(gov: Tether) -> None:
     assert fired.payload["trigger"]["feature"] == "action:loan-model/predict"
 
 
-def retrain_model(t: Tether, system: str, evidence: dict[str, Any]) -> Path:
+def retrain_model(
+    t: Tether, system: str, evidence: dict[str, Any]
+) -> tuple[Path, dict[str, float]]:
     """A retraining callable (as a policy names it: module:function)."""
     path = Path(t.settings.home) / "retrained.joblib"
-    return fit(3, path)
+    return fit(3, path), {"auc": 0.91}
 
 
 RETRAIN = """
@@ -291,6 +293,7 @@ from sklearn.linear_model import LogisticRegression
 import numpy as np
 X = np.random.default_rng(0).normal(size=(100, 3)); y = (X[:, 0] > 0).astype(int)
 joblib.dump(LogisticRegression().fit(X, y), os.environ["TETHER_OUTPUT"])
+open(os.environ["TETHER_METRICS"], "w").write('{"auc": 0.6}')
 """
 
 
@@ -301,6 +304,9 @@ def test_retraining_registers_a_candidate_that_is_not_promoted(
     script.write_text(COMMAND)
     policy = POLICY.replace("responses:\n", "responses:" + RETRAIN % (sys.executable, script))
     t = loop(make_tether(), tmp_path, policy)
+    t.gates.set("loan-model", {"metrics": [{"metric": "auc", "min": 0.8}],
+                               "signoff": {"required": "never"}},
+                actor="user:ana", reason="candidates need auc 0.8")  # fmt: skip
     t.signals.emit(Signal("drift", "loan-model", "low", "psi", 0.2, 0.1, feature="income"))
     t.signals.emit(Signal("quality", "loan-model", "medium", "missing", 0.3, 0.05))
     t.responses.wait()
@@ -311,6 +317,11 @@ def test_retraining_registers_a_candidate_that_is_not_promoted(
     assert t.models.resolve("loan-model", "challenger").version in (3, 4)
     results = [e.payload for e in t.ledger.iter_entries() if e.kind == "response.result"]
     assert sorted(r["status"] for r in results) == ["done", "done"]
+    # each candidate was judged by the gates with the metrics its retraining reported
+    verdicts = {v.metrics["auc"]: t.gates.report("loan-model", v.version) for v in versions[2:]}
+    assert {auc: r is not None and r.passed for auc, r in verdicts.items()} == {
+        0.91: True, 0.6: False
+    }  # fmt: skip
     assert t.models.load("loan-model", 3) is not None
 
 

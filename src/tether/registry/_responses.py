@@ -22,6 +22,7 @@ cool-down per system across every process, and never twice for one signal. A
 from __future__ import annotations
 
 import importlib
+import json
 import logging
 import os
 import shlex
@@ -226,22 +227,25 @@ class Responses:
         t = self._t
         try:
             with tempfile.TemporaryDirectory(prefix="tether-retrain-") as tmp:
-                path = _keep(t, system, _run_retrain(t, retrain, system, evidence,
-                                                     Path(tmp) / "model.joblib"))  # fmt: skip
+                made, metrics = _run_retrain(t, retrain, system, evidence, Path(tmp))
+                path = _keep(t, system, made)
             try:
                 parent: int | None = t.models.resolve(system, spec.alias).version
             except TetherError:
                 parent = None
             about = f"retrained by response {spec.id}: {reason}"
-            v = t.models.register(system, path, actor=spec.actor, parent=parent, description=about)
+            v = t.models.register(system, path, actor=spec.actor, parent=parent,
+                                  description=about, metrics=metrics)  # fmt: skip
             t.models.set_alias(system, retrain.alias, v.version, actor=spec.actor,
                                reason=f"candidate retrained by response {spec.id}",
                                evidence=evidence)  # fmt: skip
             detail = f"registered version {v.version} as {retrain.alias}"
-            gates = getattr(t, "gates", None)
-            if gates is not None and gates.current(system) is not None:
-                report = gates.run(system, v.version, actor=spec.actor)
-                detail += "; gates " + ("passed" if report.passed else "failed")
+            if t.gates.current(system) is not None:
+                try:
+                    report = t.gates.run(system, v.version, actor=spec.actor)
+                    detail += "; gates " + ("passed" if report.passed else "failed")
+                except TetherError as exc:  # e.g. no metrics to judge: it stays a candidate
+                    detail += f"; gates not run: {exc}"
             self._result(spec, system, index, "done", detail)
         except (TetherError, OSError, subprocess.SubprocessError) as exc:
             detail = f"{type(exc).__name__}: {exc}"
@@ -277,9 +281,14 @@ class Responses:
 
 
 def _run_retrain(
-    t: Tether, retrain: RetrainSpec, system: str, evidence: Mapping[str, Any], output: Path
-) -> Path:
-    """Run the configured retraining; return the new model file."""
+    t: Tether, retrain: RetrainSpec, system: str, evidence: Mapping[str, Any], tmp: Path
+) -> tuple[Path, dict[str, float] | None]:
+    """Run the configured retraining; return the new model file and its metrics.
+
+    A callable returns the file's path, or ``(path, metrics)``; a command writes the
+    model to ``$TETHER_OUTPUT`` and, optionally, a JSON object of metrics to
+    ``$TETHER_METRICS``.
+    """
     if retrain.callable is not None:
         module, _, name = retrain.callable.partition(":")
         try:
@@ -289,9 +298,13 @@ def _run_retrain(
                 f"retrain callable {retrain.callable!r} cannot be imported: {exc}"
             ) from exc
         result = fn(t, system, dict(evidence))
-        return Path(result)
+        if isinstance(result, tuple):
+            return Path(result[0]), dict(result[1])
+        return Path(result), None
     assert retrain.command is not None
-    env = {**os.environ, "TETHER_SYSTEM": system, "TETHER_OUTPUT": str(output)}
+    output, metrics_path = tmp / "model.joblib", tmp / "metrics.json"
+    env = {**os.environ, "TETHER_SYSTEM": system, "TETHER_OUTPUT": str(output),
+           "TETHER_METRICS": str(metrics_path)}  # fmt: skip
     done = subprocess.run(shlex.split(retrain.command), env=env, timeout=retrain.timeout,
                           capture_output=True, text=True, check=False)  # fmt: skip
     if done.returncode != 0 or not output.exists():
@@ -300,7 +313,15 @@ def _run_retrain(
             f"retrain command exited {done.returncode} without writing $TETHER_OUTPUT: "
             + " | ".join(tail)
         )
-    return output
+    if not metrics_path.exists():
+        return output, None
+    try:
+        metrics = json.loads(metrics_path.read_text(encoding="utf-8"))
+    except ValueError as exc:
+        raise ConfigurationError(f"$TETHER_METRICS is not a JSON object: {exc}") from exc
+    if not isinstance(metrics, dict):
+        raise ConfigurationError("$TETHER_METRICS must hold a JSON object of metric: number")
+    return output, metrics
 
 
 def _keep(t: Tether, system: str, path: Path) -> Path:
