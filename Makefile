@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 DEV    := $(VENV)/.dev-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 PYTEST_ARGS ?=
 
-.PHONY: demo test check bench bench-decide bench-drift clean venv
+.PHONY: demo test check bench bench-decide bench-drift bench-lifecycle clean venv
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,9 @@ bench-decide: $(DEV)  ## W1 policy decision benchmark (tether vs CEL, plain Pyth
 
 bench-drift: $(DEV)  ## W3 drift benchmark (tether vs Evidently and whylogs, each in its own venv)
 	$(PY) bench/drift.py
+
+bench-lifecycle: $(DEV)  ## model lifecycle: governed predict vs the bare model, rollback, explain vs shap
+	$(PY) bench/lifecycle.py
 
 clean:
 	rm -rf $(VENV) .tether-demo .pytest_cache .mypy_cache .ruff_cache
