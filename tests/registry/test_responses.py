@@ -352,3 +352,29 @@ def test_bad_responses_are_policy_errors(snippet: str, message: str) -> None:
     text = POLICY.split("responses:\n")[0] + "responses:\n" + snippet
     with pytest.raises(PolicyError, match=message):
         Policy.from_text(text, "loop.yaml")
+
+
+def test_a_fairness_breach_found_by_monitoring_puts_the_system_in_review(gov: Tether) -> None:
+    """Labelled traffic where one region is approved far less: the monitor's fairness
+    check raises the signal, the policy's response puts the system in review mode."""
+    rng = np.random.default_rng(3)
+    labels = []
+    for i in range(200):
+        region = "south" if i % 2 else "north"
+        selected = rng.uniform() < (0.2 if region == "south" else 0.7)
+        score = float(0.6 + 0.3 * rng.uniform()) if selected else float(0.4 * rng.uniform())
+        d = gov.pipeline.execute(lambda s=score: s, (), {}, system="loan-model",
+                                 action="predict", actor="svc:loan-api",
+                                 inputs={"income": 50.0}, context={"region": region})  # fmt: skip
+        labels.append((d.id, int(selected)))
+    gov.feedback.add_many(labels, actor="svc:labels")
+    report = gov.monitor.fairness("loan-model", sensitive=["context.region"])
+    assert min(g.impact_ratio for g in report.groups if g.impact_ratio is not None) < 0.8
+    mode = gov.review.mode("loan-model", fresh=True)
+    assert mode is not None
+    assert "fairness" in mode.reason
+    d = gov.decide("loan-model", "predict", actor="svc:loan-api", inputs={"income": 50.0})
+    assert (d.outcome, d.rules) == ("pending_approval", (REVIEW_RULE,))
+    kinds = [e.kind for e in gov.ledger.iter_entries()]
+    assert kinds.index("signal.raised") < kinds.index("response.fired")
+    assert kinds.index("response.fired") < kinds.index("review.entered")

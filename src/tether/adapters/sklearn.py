@@ -8,8 +8,8 @@ value), the served version in ``context.model`` (alias, version, digest) and the
 prediction as the decision's output, so monitoring, labels and explanations find it.
 The model behind the alias is loaded by digest (the artifact's SHA-256 is checked
 before it is deserialised) and swapped in when the alias moves: at once for moves
-made in this process (a response's rollback), within ``TETHER_CACHE_SECONDS`` for
-moves made elsewhere. Calls in flight finish on the version they started with;
+made in this process (a response's rollback), within a quarter of a second for moves
+made elsewhere. Calls in flight finish on the version they started with;
 none is dropped. XGBoost and LightGBM models work through their scikit-learn API.
 """
 
@@ -29,7 +29,9 @@ if TYPE_CHECKING:
     from tether.core import Tether
     from tether.registry import ModelVersion
 
-__all__ = ["GovernedModel", "Served"]
+__all__ = ["REFRESH", "GovernedModel", "Served"]
+
+REFRESH = 0.25  # seconds: a rollback made elsewhere is served within this (plus a load)
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,13 +95,15 @@ class GovernedModel:
     ) -> None:
         """Serve ``alias`` of ``system`` as ``actor``; ``features`` overrides the
         version's feature names; ``refresh`` (seconds) how often the alias is looked
-        up again (default ``TETHER_CACHE_SECONDS``)."""
+        up again for moves made by other processes (default: a quarter of a second, or
+        ``TETHER_CACHE_SECONDS`` if shorter; one indexed read each time)."""
         self.tether = tether
         self.system = system
         self.actor = actor
         self.alias = alias
         self.features = None if features is None else tuple(features)
-        self.refresh = tether.settings.cache_seconds if refresh is None else refresh
+        default = min(REFRESH, tether.settings.cache_seconds)
+        self.refresh = default if refresh is None else refresh
         self.last_decisions: list[Any] = []
         self._served: Served | None = None
         self._lock = threading.Lock()
