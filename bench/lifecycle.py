@@ -1251,7 +1251,11 @@ def serving_metrics(name: str, s: dict[str, Any]) -> list[Metric]:
 def rollback_metrics(r: dict[str, Any]) -> list[Metric]:
     runs = [("in process (epoch bump)", r.get("in_process") or {})]
     runs += [
-        (f"second process (alias refresh {c['cache_seconds']:g} s)", c)
+        (
+            f"second process (TETHER_CACHE_SECONDS {c['cache_seconds']:g}, alias refresh "
+            f"{(c.get('child') or {}).get('refresh_s', c['cache_seconds']):g} s)",
+            c,
+        )
         for c in r.get("cross_process", [])
     ]
     out = []
