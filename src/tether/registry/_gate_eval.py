@@ -5,7 +5,6 @@ from them."""
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -13,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from tether.errors import InvalidInput
+from tether.registry._models import content_sha256
 
 if TYPE_CHECKING:
     from tether.core import Tether
@@ -178,15 +178,4 @@ def _metrics(y: np.ndarray, pred: np.ndarray, scores: np.ndarray | None) -> dict
 
 
 def _digest(parts: Mapping[str, np.ndarray | None]) -> str:
-    h = hashlib.sha256()
-    for name in sorted(parts):
-        values = parts[name]
-        if values is None:
-            continue
-        h.update(name.encode() + b"\0")
-        if values.dtype.kind in "iufb":
-            h.update(np.ascontiguousarray(values, dtype="<f8").tobytes())
-        else:
-            h.update("\x1f".join(map(str, values.tolist())).encode())
-        h.update(b"\0")
-    return h.hexdigest()
+    return content_sha256(parts)

@@ -455,16 +455,7 @@ def fingerprint(data: Any) -> dict[str, Any]:
     else:
         cols = columns_of(data)
         profile = Profile.build(cols)
-        h = hashlib.sha256()
-        for name in sorted(cols):
-            values = cols[name]
-            h.update(name.encode() + b"\0")
-            if values.dtype.kind in "iufb":
-                h.update(np.ascontiguousarray(values, dtype="<f8").tobytes())
-            else:
-                h.update("\x1f".join(map(str, values.tolist())).encode())
-            h.update(b"\0")
-        content = h.hexdigest()
+        content = content_sha256(cols)
     counts = profile.to_dict()
     for col in counts["columns"].values():  # the randomised sketches are left out
         col.pop("kll", None)
@@ -477,6 +468,23 @@ def fingerprint(data: Any) -> dict[str, Any]:
         ).hexdigest(),
         "content_sha256": content,
     }
+
+
+def content_sha256(columns: Mapping[str, np.ndarray | None]) -> str:
+    """SHA-256 of columns' content: per column in name order, its name, then float64
+    bytes for numbers or the values' text (a column that is None is left out)."""
+    h = hashlib.sha256()
+    for name in sorted(columns):
+        values = columns[name]
+        if values is None:
+            continue
+        h.update(name.encode() + b"\0")
+        if values.dtype.kind in "iufb":
+            h.update(np.ascontiguousarray(values, dtype="<f8").tobytes())
+        else:
+            h.update("\x1f".join(map(str, values.tolist())).encode())
+        h.update(b"\0")
+    return h.hexdigest()
 
 
 @functools.lru_cache(maxsize=1)
