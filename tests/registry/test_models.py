@@ -271,3 +271,19 @@ def test_concurrent_moves_from_processes_keep_the_chain(gov: Tether, settings: S
     won = sum(w for w, _ in results)
     assert won >= 1
     check_chain(gov, "loan-model", "shadow", 1 + won)
+
+
+def test_a_caller_cannot_claim_a_move_kind(gov: Tether) -> None:
+    """``kind`` is what policy and the gates judge a move by: only promote and rollback
+    set it, never the caller of set_alias."""
+    register(gov, 2)
+    with pytest.raises(TypeError):
+        gov.models.set_alias("loan-model", "champion", 2, actor="svc:responses",  # type: ignore[call-arg]
+                             reason="sneak", kind="rollback")  # fmt: skip
+    # the responder may roll back, but not "set" a version of its choosing
+    gov.models.set_alias("loan-model", "champion", 1, actor="user:ana", reason="first")
+    gov.models.set_alias("loan-model", "champion", 2, actor="user:ana", reason="second")
+    with pytest.raises(ActionDenied):
+        gov.models.set_alias("loan-model", "champion", 1, actor="svc:responses", reason="x")
+    back = gov.models.rollback("loan-model", actor="svc:responses", reason="drift")
+    assert (back.kind, back.previous, back.version) == ("rollback", 2, 1)

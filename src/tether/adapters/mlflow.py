@@ -342,7 +342,7 @@ def _mirror(
         return AliasImport(v.system, alias, v.version, "unchanged", reason)
     try:
         move = tether.models.set_alias(v.system, alias, v.version, actor=actor, reason=reason,
-                                       evidence=evidence, kind="set")  # fmt: skip
+                                       evidence=evidence)  # fmt: skip
     except ActionDenied as exc:
         return AliasImport(v.system, alias, v.version, "denied", reason, error=exc)
     except Conflict as exc:

@@ -263,30 +263,45 @@ class Models:
         reason: str,
         evidence: Mapping[str, Any] | None = None,
         approval_id: str | None = None,
-        kind: MoveKind = "set",
     ) -> AliasMove:
         """Point ``alias`` at ``version``, if policy allows ``actor`` to (the pipeline
-        decides ``set_alias`` with args alias, version, previous, kind and reason).
+        decides ``set_alias`` with args alias, version, previous, kind ``set`` and
+        reason). An alias the system's gates guard moves only by :meth:`promote` (which
+        runs them) or :meth:`rollback`.
 
         Raises:
             NotFound: no such version.
+            InvalidInput: no reason, or the alias is guarded by gates.
             ActionDenied: policy denied the move (``ApprovalRequired`` carries the id of
                 the approval to ask for; pass it as ``approval_id`` once granted).
             Conflict: the alias moved meanwhile (nothing was changed).
         """
+        gates = self._t.gates.current(system)
+        if gates is not None and alias in gates.spec.aliases:
+            raise InvalidInput(
+                f"{alias!r} of {system} is guarded by gates (gate set "
+                f"{gates.version}): move it with promote, which runs them, or rollback"
+            )
+        return self._set_alias(system, alias, version, actor, reason, evidence, approval_id,
+                               "set")  # fmt: skip
+
+    def _set_alias(
+        self, system: str, alias: str, version: int, actor: str, reason: str,
+        evidence: Mapping[str, Any] | None, approval_id: str | None, kind: MoveKind,
+        expect: int | Literal[False] | None = False,
+    ) -> AliasMove:  # fmt: skip
+        """Move an alias; ``kind`` is only ever chosen here (set), by :meth:`promote`
+        after the gates, or by :meth:`rollback` (callers cannot claim a kind: policy
+        and the gates judge by it). ``expect``: the version the alias must still point
+        at (a rollback's starting point), else ``Conflict``."""
         _check_name(alias, "alias")
         if not reason or not reason.strip():
             raise InvalidInput("moving an alias needs a reason (it is recorded)")
         self.get(system, version)  # exists
-        if kind == "set":
-            gates = self._t.gates.current(system)
-            if gates is not None and alias in gates.spec.aliases:
-                raise InvalidInput(
-                    f"{alias!r} of {system} is guarded by gates (gate set "
-                    f"{gates.version}): move it with promote, which runs them, or rollback"
-                )
         with self._t.store.read() as conn:
             previous = repo.alias(conn, system, alias)
+        if expect is not False and previous != expect:
+            raise Conflict(f"alias {alias} of {system} moved meanwhile (now {previous}); retry")
         decision = self._govern(system, alias, version, previous, kind, reason, actor,
                                 approval_id)  # fmt: skip
         return self._move(system, alias, previous, version, kind, actor, reason, evidence,
@@ -329,10 +344,8 @@ class Models:
         )  # fmt: skip
         if admitted.evidence is not None:
             evidence = {**(evidence or {}), "gates": admitted.evidence}
-        return self.set_alias(
-            system, alias, version, actor=actor, reason=reason, evidence=evidence,
-            approval_id=admitted.approval_id, kind="promote",
-        )  # fmt: skip
+        return self._set_alias(system, alias, version, actor, reason, evidence,
+                               admitted.approval_id, "promote")  # fmt: skip
 
     def rollback(
         self,
@@ -361,10 +374,8 @@ class Models:
                 f"{system} has no earlier healthy {alias!r} to roll back to "
                 f"(it points at version {moves[-1]['version']})"
             )
-        return self.set_alias(
-            system, alias, target, actor=actor, reason=reason, evidence=evidence,
-            approval_id=approval_id, kind="rollback",
-        )  # fmt: skip
+        return self._set_alias(system, alias, target, actor, reason, evidence, approval_id,
+                               "rollback", expect=int(moves[-1]["version"]))  # fmt: skip
 
     def history(self, system: str, alias: str = "champion") -> builtins.list[AliasMove]:
         """Every move of ``alias``, oldest first (actor, reason and evidence from the
