@@ -160,3 +160,27 @@ def test_hot_swap_under_load_drops_no_request(served: Tether) -> None:
     assert {round(p, 12) for p in seen} <= {round(float(v), 12) for v in expected.values()}
     model.predict_proba(X)
     assert recorded(served, model)[0][0] == 1
+
+
+def test_the_model_runs_only_on_rows_the_pipeline_allowed(served: Tether) -> None:
+    model = GovernedModel(served, "scorer", actor="svc:api")
+    inner = served.models.load("scorer", 2)
+    calls: list[int] = []
+    original = inner.predict_proba
+
+    def counting(X: object) -> object:
+        calls.append(len(X))  # type: ignore[arg-type]
+        return original(X)
+
+    inner.predict_proba = counting
+    try:
+        served.breakers.trip("system:scorer", actor="user:ana", reason="kill switch")
+        with pytest.raises(ActionDenied):
+            model.predict_proba(np.array([[70.0, 30.0], [30.0, 40.0]]))
+        assert calls == []  # stopped before the model saw anything
+        served.breakers.reset("system:scorer", actor="user:ana", reason="fixed")
+        with pytest.raises(ActionDenied, match="minors"):
+            model.predict_proba(np.array([[70.0, 30.0], [60.0, 16.0]]))
+        assert calls == [1]  # the allowed first row only
+    finally:
+        del inner.predict_proba

@@ -104,14 +104,16 @@ class GovernedModel:
         self.features = None if features is None else tuple(features)
         default = min(REFRESH, tether.settings.cache_seconds)
         self.refresh = default if refresh is None else refresh
-        self.last_decisions: list[Any] = []
+        self._local = threading.local()
         self._served: Served | None = None
         self._lock = threading.Lock()
 
     # -- the estimator interface ---------------------------------------------------------
 
     def predict(self, X: Any, *, context: Mapping[str, Any] | None = None) -> np.ndarray:
-        """Predict each row, one governed ``predict`` decision per row.
+        """Predict each row, one governed ``predict`` decision per row: the model runs
+        on a row only after the pipeline allowed it (and on the inputs its guardrails
+        let through), one model call per row.
 
         Raises:
             ActionDenied: a row was not allowed (rows before it were served and
@@ -127,6 +129,13 @@ class GovernedModel:
     def decision_function(self, X: Any, *, context: Mapping[str, Any] | None = None) -> np.ndarray:
         """Decision scores per row, governed as ``predict`` decisions."""
         return self._serve("decision_function", X, context, action="predict")
+
+    @property
+    def last_decisions(self) -> list[Any]:
+        """This thread's decisions of its last call, one per row (so far, if a row
+        was refused)."""
+        decisions: list[Any] = getattr(self._local, "decisions", [])
+        return decisions
 
     @property
     def classes_(self) -> Any:
@@ -175,26 +184,34 @@ class GovernedModel:
         if fn is None:
             raise InvalidInput(f"the served model ({type(served.model).__name__}) has no {method}")
         rows, names = _rows(X, self.features or served.version.features)
-        # a frame goes as it is to a model fitted on one (it checks the names)
+        # a frame goes to a model fitted on one (it checks the names)
         frame = _is_frame(X) and hasattr(served.model, "feature_names_in_")
-        out = np.asarray(fn(X[list(names)] if frame else np.asarray(rows)))
         ctx = {**(context or {}), "model": {"alias": self.alias, **served.context}}
         pipeline = self.tether.pipeline
-        decisions = []
-        for i, row in enumerate(rows):
-            value = out[i]
-            recorded = _recorded(value)
+        full: list[Any] = []
+
+        def predict_one(**features: Any) -> Any:
+            # runs only once the pipeline allowed the row, on the inputs it let through
+            x = [[features[n] for n in names]]
+            value = np.asarray(fn(_frame(x, names) if frame else np.asarray(x)))[0]
+            full.append(value)
+            return _recorded(value)
+
+        decisions: list[Any] = []
+        self._local.decisions = decisions
+        for row in rows:
             inputs = dict(zip(names, map(_scalar, row), strict=True))
-            d = pipeline.execute(_constant, (recorded,), {}, system=self.system,
-                                 action=action or method, actor=self.actor, inputs=inputs,
-                                 context=ctx)  # fmt: skip
-            decisions.append(d)
-        self.last_decisions = decisions
-        return out
+            decisions.append(pipeline.execute(
+                predict_one, (), inputs, system=self.system, action=action or method,
+                actor=self.actor, inputs=inputs, context=ctx,
+            ))  # fmt: skip
+        return np.asarray(full)
 
 
-def _constant(value: Any) -> Any:
-    return value
+def _frame(rows: list[list[Any]], names: Sequence[str]) -> Any:
+    import pandas as pd  # type: ignore[import-untyped, unused-ignore]
+
+    return pd.DataFrame(rows, columns=list(names))
 
 
 def _recorded(value: Any) -> Any:
