@@ -21,6 +21,8 @@ from tether.cli import (
     _monitor,
     _policy,
     _registry,
+    _serve,
+    _tokens,
 )
 from tether.cli._common import err_console, settings_from
 from tether.core import Tether
@@ -46,9 +48,11 @@ app.add_typer(_inventory.actors, name="actors")
 app.add_typer(_monitor.app, name="monitor")
 app.add_typer(_registry.registry, name="registry")
 app.add_typer(_registry.gates, name="gates")
+app.add_typer(_tokens.app, name="token")
 app.command("demo")(_demo.demo)
 app.command("explain")(_explain.explain)
 app.command("fairness")(_explain.fairness)
+app.command("serve")(_serve.serve)
 
 
 @app.callback()

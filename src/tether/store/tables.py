@@ -40,6 +40,7 @@ __all__ = [
     "review_modes",
     "signals",
     "systems",
+    "tokens",
 ]
 
 metadata = MetaData()
@@ -343,5 +344,22 @@ explanations = Table(
     Column("system", String(200), nullable=False),
     Column("digest", String(64), nullable=False),  # SHA-256 of the model artifact explained
     Column("explained_at", Float, nullable=False),
+    Column("ledger_index", Int64, nullable=False),
+)
+
+# API tokens of the server (a projection of token.created / token.revoked entries). Only
+# the SHA-256 of each secret is kept; the secret itself is shown once and never stored.
+tokens = Table(
+    "tokens",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("digest", String(64), nullable=False, unique=True),  # hex SHA-256 of the secret
+    Column("actor", String(200), nullable=False),
+    Column("role", String(20), nullable=False),
+    Column("systems", Text, nullable=True),  # JSON list of system names; NULL: every system
+    Column("created_by", String(200), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=True),
+    Column("revoked_at", Float, nullable=True),
     Column("ledger_index", Int64, nullable=False),
 )

@@ -1,0 +1,56 @@
+"""``create_app(tether)``: routers, middleware and error handlers in one place."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from tether.core import Tether
+from tether.server._errors import install_error_handlers
+from tether.server._limits import BodyLimit
+from tether.server._tokens import Tokens
+from tether.server.routes import approvals, breakers, decisions, health
+
+__all__ = ["create_app"]
+
+DEFAULT_MAX_BODY = 1_048_576
+
+
+def create_app(
+    tether: Tether, *, max_body_bytes: int = DEFAULT_MAX_BODY, close_tether: bool = False
+) -> FastAPI:
+    """The HTTP API over an open tether.
+
+    The caller keeps ownership of ``tether`` and closes it, unless ``close_tether``
+    hands it to the app, which then closes it when the server shuts down.
+
+    Example:
+        >>> from tether.testing import temporary_tether
+        >>> from fastapi.testclient import TestClient
+        >>> t = temporary_tether()
+        >>> TestClient(create_app(t)).get("/healthz").json()
+        {'status': 'ok'}
+        >>> t.close()
+    """
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        if close_tether:
+            tether.close()
+
+    app = FastAPI(
+        lifespan=lifespan,
+        title="tether",
+        summary="Governed AI automation: decisions, approvals, breakers over HTTP.",
+        version="1",
+    )
+    app.state.tether = tether
+    app.state.tokens = Tokens(tether)
+    for module in (health, decisions, approvals, breakers):
+        app.include_router(module.router)
+    install_error_handlers(app)
+    app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
+    return app

@@ -1,0 +1,59 @@
+"""/healthz, /readyz and the OpenAPI document."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from fastapi.testclient import TestClient
+
+from tether import Tether
+from tether.server import create_app
+
+from .conftest import Api
+
+
+def test_healthz_needs_no_token(api: Api) -> None:
+    response = api.client.get("/healthz")
+    assert (response.status_code, response.json()) == (200, {"status": "ok"})
+
+
+def test_ready_when_the_store_answers_and_a_policy_is_enforced(api: Api) -> None:
+    response = api.client.get("/readyz")
+    assert (
+        response.status_code,
+        response.json()["status"],
+        response.json()["policy_version"],
+    ) == (200, "ready", 1)
+
+
+def test_not_ready_without_a_policy(make_tether: Callable[..., Tether]) -> None:
+    with TestClient(create_app(make_tether())) as client:
+        response = client.get("/readyz")
+    assert response.status_code == 503
+    assert response.json()["error"]["type"] == "NotReady"
+    assert "no policy" in response.json()["error"]["message"]
+
+
+def test_not_ready_when_the_store_is_closed(make_tether: Callable[..., Tether]) -> None:
+    t = make_tether()
+    t.store.close()
+    with TestClient(create_app(t)) as client:
+        response = client.get("/readyz")
+    assert (response.status_code, response.json()["error"]["type"]) == (503, "NotReady")
+
+
+def test_openapi_lists_the_endpoints(api: Api) -> None:
+    paths = api.client.get("/openapi.json").json()["paths"]
+    assert {
+        "/healthz",
+        "/readyz",
+        "/v1/decisions",
+        "/v1/decisions/{decision_id}",
+        "/v1/approvals",
+        "/v1/approvals/{approval_id}",
+        "/v1/approvals/{approval_id}/approve",
+        "/v1/approvals/{approval_id}/reject",
+        "/v1/breakers",
+        "/v1/breakers/{key}/trip",
+        "/v1/breakers/{key}/reset",
+    } == set(paths)
