@@ -489,12 +489,16 @@ class Pipeline:
         t = a.lap("policy", t)
         if verdict.effect == "deny":
             return self._verdict(a, "denied")
-        if verdict.effect == "allow" and (mode := self._t.review.applies(a.system, a.action)):
-            # Human-review mode: what policy allows waits for a person until it is cleared.
+        if mode := self._t.review.applies(a.system, a.action, a.inputs):
+            # Human-review mode: the system's reviewers approve every decision (on top
+            # of any approval the policy asks for) until the mode is cleared.
+            why, need = f"{a.system} is in human-review mode: {mode.reason}", mode.requirement
+            asked = verdict.effect == "require_approval"
             verdict = a.verdict = replace(
-                verdict, effect="require_approval", rules=(mode.requirement.rule,),
-                approvals=(mode.requirement,),
-                reasons=(f"{a.system} is in human-review mode: {mode.reason}",),
+                verdict, effect="require_approval",
+                rules=(*verdict.rules, need.rule) if asked else (need.rule,),
+                approvals=(*verdict.approvals, need),
+                reasons=(*verdict.reasons, why) if asked else (why,),
             )  # fmt: skip
         # rate limits (obligations of the matched rules)
         for rule_id, spec in verdict.rate_limits:

@@ -232,7 +232,7 @@ class ResponseSpec(_Strict):
     alias: Name = "champion"
     breaker: Literal["system", "agent"] = "system"
     approvers: ApproverSpec | None = None
-    clear_roles: tuple[Name, ...] = ("model_owner", "admin")
+    clear_roles: tuple[Name, ...] = ("admin",)
     retrain: RetrainSpec | None = None
 
     @model_validator(mode="before")

@@ -21,6 +21,7 @@ cool-down per system across every process, and never twice for one signal. A
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
 import logging
@@ -33,9 +34,11 @@ import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from signal import SIGKILL
 from typing import TYPE_CHECKING, Any, Literal
 
 from tether.errors import ConfigurationError, Conflict, TetherError
+from tether.registry._inventory import _check_name
 
 if TYPE_CHECKING:
     from tether.core import Tether
@@ -209,8 +212,8 @@ class Responses:
             assert spec.approvers is not None
             try:
                 t.review.enter(system, approvers=spec.approvers.roles, actor=spec.actor,
-                               reason=reason, clear_roles=spec.clear_roles,
-                               evidence=evidence)  # fmt: skip
+                               reason=reason, count=spec.approvers.count,
+                               clear_roles=spec.clear_roles, evidence=evidence)  # fmt: skip
             except Conflict:
                 return "done", "already in human-review mode"
             return "done", f"human-review mode (approvers: {', '.join(spec.approvers.roles)})"
@@ -225,7 +228,9 @@ class Responses:
         evidence: dict[str, Any], index: int,
     ) -> None:  # fmt: skip
         t = self._t
+        registered: int | None = None
         try:
+            _check_name(system, "system")  # it names a folder under the home
             with tempfile.TemporaryDirectory(prefix="tether-retrain-") as tmp:
                 made, metrics = _run_retrain(t, retrain, system, evidence, Path(tmp))
                 path = _keep(t, system, made)
@@ -236,6 +241,7 @@ class Responses:
             about = f"retrained by response {spec.id}: {reason}"
             v = t.models.register(system, path, actor=spec.actor, parent=parent,
                                   description=about, metrics=metrics)  # fmt: skip
+            registered = v.version
             t.models.set_alias(system, retrain.alias, v.version, actor=spec.actor,
                                reason=f"candidate retrained by response {spec.id}",
                                evidence=evidence)  # fmt: skip
@@ -247,8 +253,10 @@ class Responses:
                 except TetherError as exc:  # e.g. no metrics to judge: it stays a candidate
                     detail += f"; gates not run: {exc}"
             self._result(spec, system, index, "done", detail)
-        except (TetherError, OSError, subprocess.SubprocessError) as exc:
+        except Exception as exc:  # whatever the trainer raised: the result is recorded
             detail = f"{type(exc).__name__}: {exc}"
+            if registered is not None:
+                detail = f"registered version {registered}, then {detail}"
             log.error("retraining for %s failed: %s", system, detail)
             self._result(spec, system, index, "failed", detail)
 
@@ -305,12 +313,22 @@ def _run_retrain(
     output, metrics_path = tmp / "model.joblib", tmp / "metrics.json"
     env = {**os.environ, "TETHER_SYSTEM": system, "TETHER_OUTPUT": str(output),
            "TETHER_METRICS": str(metrics_path)}  # fmt: skip
-    done = subprocess.run(shlex.split(retrain.command), env=env, timeout=retrain.timeout,
-                          capture_output=True, text=True, check=False)  # fmt: skip
-    if done.returncode != 0 or not output.exists():
-        tail = (done.stderr or done.stdout).strip().splitlines()[-3:]
+    # its own session: on a timeout the whole process group goes, workers included
+    proc = subprocess.Popen(shlex.split(retrain.command), env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)  # fmt: skip
+    try:
+        out, err = proc.communicate(timeout=retrain.timeout)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, SIGKILL)
+        proc.communicate()
         raise ConfigurationError(
-            f"retrain command exited {done.returncode} without writing $TETHER_OUTPUT: "
+            f"retrain command ran over its timeout of {retrain.timeout:g} s and was killed"
+        ) from None
+    if proc.returncode != 0 or not output.exists():
+        tail = (err or out).strip().splitlines()[-3:]
+        raise ConfigurationError(
+            f"retrain command exited {proc.returncode} without writing $TETHER_OUTPUT: "
             + " | ".join(tail)
         )
     if not metrics_path.exists():

@@ -3,12 +3,13 @@ for a person.
 
 A response (or a person) puts a system in review mode after, say, a fairness breach:
 from then on the pipeline turns each of the system's verdicts that would allow into
-``require_approval`` by one of the mode's approver roles (rule
-``tether:review-mode``), until an owner clears the mode. Denials stay denials. Alias
-moves (``set_alias``) are exempt so that a rollback is never held up by the mode it
-may be part of. Entering and clearing are ledger entries (``review.entered``,
-``review.cleared``); the pipeline reads the modes through a cache refreshed every
-``TETHER_CACHE_SECONDS`` (this process's changes show at once).
+``require_approval`` by the mode's approvers (rule ``tether:review-mode``), and adds
+that requirement to verdicts that already need an approval, until an owner clears the
+mode. Denials stay denials. Rollbacks are exempt so that one is never held up by the
+mode it may be part of; every other alias move waits too. Entering and clearing are
+ledger entries (``review.entered``, ``review.cleared``); the pipeline reads the modes
+through a cache refreshed every ``TETHER_CACHE_SECONDS`` (this process's changes show
+at once).
 """
 
 from __future__ import annotations
@@ -45,11 +46,12 @@ class ReviewMode:
     reason: str
     since: datetime
     ledger_index: int
+    count: int = 1  # distinct approvers each decision needs
 
     @property
     def requirement(self) -> ApprovalRequirement:
         """What each decision of the system needs while the mode lasts."""
-        return ApprovalRequirement(REVIEW_RULE, self.approvers, 1, None)
+        return ApprovalRequirement(REVIEW_RULE, self.approvers, self.count, None)
 
 
 class Review:
@@ -75,6 +77,7 @@ class Review:
         self._t = tether
         self._lock = threading.Lock()
         self._cache: tuple[float, dict[str, ReviewMode]] | None = None
+        self._generation = 0  # bumped by this process's changes: older reads are dropped
 
     def enter(
         self,
@@ -83,20 +86,25 @@ class Review:
         approvers: Sequence[str],
         actor: str,
         reason: str,
-        clear_roles: Sequence[str] = ("model_owner", "admin"),
+        count: int = 1,
+        clear_roles: Sequence[str] = ("admin",),
         evidence: dict[str, Any] | None = None,
     ) -> int:
-        """Put ``system`` in review mode; return the ledger index of ``review.entered``.
+        """Put ``system`` in review mode: each decision then needs ``count`` distinct
+        people holding one of ``approvers``; return the ledger index of
+        ``review.entered``.
 
         Raises:
-            InvalidInput: no approver roles or no reason.
+            InvalidInput: no approver roles, a count below 1, or no reason.
             Conflict: the system is already in review mode.
         """
         if not approvers:
             raise InvalidInput("review mode needs approver roles: who approves meanwhile?")
+        if count < 1:
+            raise InvalidInput("review mode needs at least one approver per decision")
         if not reason.strip():
             raise InvalidInput("entering review mode needs a reason (it is recorded)")
-        roles = {"approvers": list(approvers), "clear_roles": list(clear_roles)}
+        roles = {"approvers": list(approvers), "count": count, "clear_roles": list(clear_roles)}
         now = self._t.clock.now().timestamp()
         entry = self._t.ledger.append(
             "review.entered", actor,
@@ -104,7 +112,7 @@ class Review:
             subject=f"system/{system}/review",
             mutation=repo.enter_review(system, orjson.dumps(roles).decode(), reason, now),
         )  # fmt: skip
-        self._cache = None
+        self._forget()
         return entry.index
 
     def clear(self, system: str, *, actor: str, reason: str) -> int:
@@ -142,7 +150,7 @@ class Review:
             "review.cleared", actor, {"system": system, "reason": reason},
             subject=f"system/{system}/review", mutation=repo.clear_review(system),
         )  # fmt: skip
-        self._cache = None
+        self._forget()
         return entry.index
 
     def mode(self, system: str, *, fresh: bool = False) -> ReviewMode | None:
@@ -155,17 +163,27 @@ class Review:
         hit = self._cache
         if not fresh and hit is not None and now - hit[0] < self._t.settings.cache_seconds:
             return hit[1]
+        generation = self._generation
         with self._t.store.read() as conn:
             rows = repo.reviews(conn)
         modes = {name: _mode(row) for name, row in rows.items()}
-        self._cache = (now, modes)
+        with self._lock:  # a read that began before a change here must not be kept
+            if generation == self._generation:
+                self._cache = (now, modes)
         return modes
 
-    def applies(self, system: str, action: str) -> ReviewMode | None:
-        """The mode that holds this action for a person, if any (the pipeline asks)."""
-        if action == ALIAS_ACTION:
+    def applies(self, system: str, action: str, inputs: Any = None) -> ReviewMode | None:
+        """The mode that holds this action for a person, if any (the pipeline asks).
+        Only a rollback is exempt (it must stay possible); every other alias move of
+        the system waits too."""
+        if action == ALIAS_ACTION and isinstance(inputs, dict) and inputs.get("kind") == "rollback":
             return None
         return self.modes().get(system)
+
+    def _forget(self) -> None:
+        with self._lock:
+            self._generation += 1
+            self._cache = None
 
 
 def _mode(row: dict[str, Any]) -> ReviewMode:
@@ -173,4 +191,5 @@ def _mode(row: dict[str, Any]) -> ReviewMode:
     return ReviewMode(
         row["system"], tuple(roles["approvers"]), tuple(roles["clear_roles"]), row["reason"],
         datetime.fromtimestamp(row["since"], UTC), int(row["ledger_index"]),
+        int(roles.get("count", 1)),
     )  # fmt: skip
