@@ -146,9 +146,17 @@ def test_gates_set_show_run_and_a_gated_promotion(cli: Cli, files: dict[str, Pat
            "--metric", "auc=0.5")  # fmt: skip
     promote = ("registry", "promote", "scorer", "2", "--actor", "user:ana", "--reason", "hotfix")
     expect_error(cli(*promote, "--override-approver", "user:bo"), "needs a justification")
-    out = cli.ok(*promote, "--override-approver", "user:bo", "--justification",
-                 "incident 7: risk accepted by the committee")  # fmt: skip
+    override = (*promote, "--override-approver", "user:bo", "--justification",
+                "incident 7: risk accepted by the committee")  # fmt: skip
+    # the override is bo's act: it asks bo, who approves it, then the promoter runs again
+    line = expect_error(cli(*override), "user:bo's act", "run again with --approval")
+    asked = line.split("--approval ")[1].split(" ")[0]
+    assert asked.startswith("apr_")
+    expect_error(cli(*override, "--approval", asked), "has not approved it yet")
+    cli.ok("approvals", "approve", asked, "--actor", "user:bo")
+    out = cli.ok(*override, "--approval", asked)
     assert "(gates overridden)" in out
+    expect_error(cli(*override, "--approval", asked), "already used")
     assert "overridden" in cli.ok("registry", "history", "scorer")
 
 
@@ -159,6 +167,11 @@ def test_gates_bad_input_gets_one_clear_error(cli: Cli, files: dict[str, Path]) 
     expect_error(cli("gates", "set", "scorer", str(bad), "--actor", "user:ana", "--reason", "x"),
                  "bad.yaml: metrics[0]: unknown key 'mn' (did you mean 'min'?)")  # fmt: skip
     expect_error(cli("gates", "show", "scorer"), "scorer has no gate set")
+    # setting gates is governed: the policy lets model owners, not approvers, set them
+    expect_error(cli("gates", "set", "scorer", str(files["gates"]), "--actor", "user:bo",
+                     "--reason", "x"), "set_gates")  # fmt: skip
+    expect_error(cli("gates", "set", "scorer", str(files["gates"]), "--actor", "agent:x",
+                     "--reason", "x"), "only a registered, active person")  # fmt: skip
     cli.ok("gates", "set", "scorer", str(files["gates"]), "--actor", "user:ana", "--reason", "x")
     cli.ok("registry", "register", "scorer", str(files["model"]), "--actor", "user:ana")
     expect_error(cli("gates", "run", "scorer", "1", "--label", "label"), "need --data FILE")

@@ -265,3 +265,55 @@ def test_eager_explanations_wait_for_decisions_recorded_asynchronously(
     assert t.explanations.flush(timeout=60)
     assert t.explanations.failed == 0
     assert all(t.explanations.get(d) is not None for d in ids)
+
+
+def decide_proba(t: Tether, v: ModelVersion, row: dict[str, Any], model: Any) -> str:
+    context = {"model": {"version": v.version, "digest": v.digest}}
+    x = np.array([[row[f] for f in FEATURES]])
+    d = t.pipeline.execute(lambda: float(model.predict_proba(x)[0, 1]), (), {},
+                           system="loan-model", action="predict_proba", actor="svc:scoring",
+                           inputs=row, context=context)  # fmt: skip
+    return d.id
+
+
+def test_an_explanation_must_reproduce_the_recorded_output(gov: Tether, tmp_path: Path) -> None:
+    # review finding: explain() trusted the caller-written context.model
+    other = GradientBoostingClassifier(n_estimators=5, max_depth=1, random_state=1).fit(X, 1 - Y)
+    v1, v2 = register(gov, tmp_path), register(gov, tmp_path, other)
+    # made by v2, but its context names v1
+    lying = decide_proba(gov, v1, DECLINED, other)
+    with pytest.raises(InvalidInput, match="did not make this decision"):
+        gov.explanations.explain(lying)
+    assert gov.explanations.get(lying) is None
+    assert not any(e.kind == EXPLAINED for e in gov.ledger.iter_entries())
+    # the margin (log-odds) of the version that did make it matches via the logistic
+    honest = decide_proba(gov, v2, DECLINED, other)
+    e = gov.explanations.explain(honest)
+    assert e.output == "margin"
+    proba = float(other.predict_proba(np.array([[DECLINED[f] for f in FEATURES]]))[0, 1])
+    assert 1 / (1 + np.exp(-e.output_value)) == pytest.approx(proba, rel=1e-6)
+    # v1's own decision under predict_proba is explained as before
+    assert gov.explanations.explain(decide_proba(gov, v1, DECLINED, GBM)).output == "margin"
+
+
+def test_a_regressor_explanation_must_reproduce_the_recorded_prediction(
+    gov: Tether, tmp_path: Path
+) -> None:
+    from sklearn.tree import DecisionTreeRegressor
+
+    a = DecisionTreeRegressor(max_depth=2, random_state=0).fit(X, X[:, 1] * 2)
+    b = DecisionTreeRegressor(max_depth=2, random_state=0).fit(X, X[:, 1] * -50)
+    va, vb = register(gov, tmp_path, a), register(gov, tmp_path, b)
+    x = np.array([[DECLINED[f] for f in FEATURES]])
+    for served, named, ok in ((b, va, False), (b, vb, True)):
+        d = gov.pipeline.execute(lambda m=served: float(m.predict(x)[0]), (), {},
+                                 system="loan-model", action="predict", actor="svc:scoring",
+                                 inputs=DECLINED,
+                                 context={"model": {"version": named.version,
+                                                    "digest": named.digest}})  # fmt: skip
+        if ok:
+            e = gov.explanations.explain(d.id)
+            assert e.output_value == pytest.approx(float(b.predict(x)[0]), rel=1e-6)
+        else:
+            with pytest.raises(InvalidInput, match="did not make this decision"):
+                gov.explanations.explain(d.id)

@@ -17,6 +17,7 @@ from sklearn.linear_model import LogisticRegression
 from sqlalchemy import inspect
 
 from tether import (
+    ActionDenied,
     ApprovalRequired,
     GateFailed,
     InvalidInput,
@@ -37,13 +38,20 @@ policy: gates-test
 systems:
   loan-model: {kind: model, owner: credit, risk_tier: high}
   scorer: {kind: model, owner: growth, risk_tier: limited}
+  ghost: {kind: model, owner: nobody, risk_tier: high}
 actions:
   predict: {}
   set_alias:
     args: {alias: string, version: number, previous: number, kind: string, reason: string}
+  set_gates:
+    args: {digest: string, reason: string}
 rules:
   - id: owners-move-aliases
     actions: [set_alias]
+    when: '"model_owner" in actor.roles'
+    effect: allow
+  - id: owners-set-gates
+    actions: [set_gates]
     when: '"model_owner" in actor.roles'
     effect: allow
   - id: serve
@@ -119,6 +127,32 @@ def test_gate_versions_increment_on_change_and_not_on_the_same_spec(gov: Tether)
         gov.gates.get("scorer", 9)
     with pytest.raises(NotFound, match="has no gate set"):
         gov.gates.get("nothing-here")
+    ledger_ok(gov)
+
+
+def test_setting_gates_is_a_governed_action_of_a_person(gov: Tether) -> None:
+    # review finding: anyone, even an unregistered agent, could replace the gate set
+    gov.actors.register("agent:bot", kind="agent", roles=["model_owner"], actor="admin")
+    first = gov.gates.set("scorer", AUC_MIN, actor="user:ana", reason="launch criteria")
+    decision = [e for e in gov.ledger.iter_entries() if e.kind == "decision"][-1]
+    assert (decision.actor, decision.payload["action"], decision.payload["outcome"]) == (
+        "user:ana", "set_gates", "allowed",
+    )  # fmt: skip
+    relaxed = {"metrics": [{"metric": "auc", "min": 0.0}], "aliases": ["shadow"]}
+    for who in ("agent:nobody", "agent:bot", "svc:ci"):
+        with pytest.raises(InvalidInput, match="only a registered, active person"):
+            gov.gates.set("scorer", relaxed, actor=who, reason="relax")
+    # a person the policy does not allow: denied (and the denial recorded)
+    with pytest.raises(ActionDenied):
+        gov.gates.set("scorer", relaxed, actor="user:bo", reason="relax")
+    assert gov.gates.current("scorer") == first
+    denied = [e for e in gov.ledger.iter_entries() if e.kind == "decision"][-1]
+    assert (denied.actor, denied.payload["outcome"]) == ("user:bo", "denied")
+    # default deny: a policy that does not declare set_gates lets no one set gates
+    gov.policies.publish(Policy.from_text(POLICY.replace("set_gates", "set_other")), actor="admin")
+    with pytest.raises(ActionDenied):
+        gov.gates.set("loan-model", AUC_MIN, actor="user:ana", reason="launch criteria")
+    assert gov.gates.current("loan-model") is None
     ledger_ok(gov)
 
 
@@ -320,6 +354,19 @@ def test_a_failing_gate_blocks_promotion_and_results_are_stored_with_the_version
     ledger_ok(gov)
 
 
+def override(
+    t: Tether, system: str, version: int, *, by: str, why: str, alias: str = "champion",
+    promoter: str = "user:ana",
+) -> Any:  # fmt: skip
+    """Promote over failing gates: ask, ``by`` approves themselves, promote again."""
+    kwargs: dict[str, Any] = {"actor": promoter, "reason": "needed now", "alias": alias,
+                              "override_by": by, "justification": why}  # fmt: skip
+    with pytest.raises(ApprovalRequired) as asked:
+        t.models.promote(system, version, **kwargs)
+    t.approvals.approve(asked.value.approval_id, approver=by, comment="risk accepted")
+    return t.models.promote(system, version, approval_id=asked.value.approval_id, **kwargs)
+
+
 def test_an_override_needs_a_justification_and_a_second_person_with_a_role(gov: Tether) -> None:
     gov.gates.set("scorer", AUC_MIN, actor="user:ana", reason="launch criteria")
     weak = register(gov, "scorer", "weak", auc=0.7)
@@ -347,16 +394,22 @@ def test_an_override_needs_a_justification_and_a_second_person_with_a_role(gov: 
     with pytest.raises(NotFound):
         gov.models.resolve("scorer")
 
-    move = promote(override_by="user:bo", justification=why)
+    move = override(gov, "scorer", weak, by="user:bo", why=why)
     assert gov.models.resolve("scorer").version == weak
     gated = (move.evidence or {})["gates"]
     assert gated["passed"] is False
     entry = gov.ledger.get(gated["override"])
-    assert (entry.kind, entry.actor) == ("gates.overridden", "user:bo")
+    # the promoter records the override; the approver acted in the approval
+    assert (entry.kind, entry.actor) == ("gates.overridden", "user:ana")
     payload = entry.payload
     assert (payload["promoter"], payload["approver"], payload["justification"]) == (
         "user:ana", "user:bo", why,
     )  # fmt: skip
+    approval = gov.approvals.get(payload["approval"])
+    assert (approval.action, approval.state, approval.requester) == (
+        "gates.override", "consumed", "user:ana",
+    )  # fmt: skip
+    assert [v["approver"] for v in approval.votes] == ["user:bo"]
     assert [f["name"] for f in payload["failing"]] == ["auc.min"]
     assert payload["report"] == gated["report"]
     assert gov.models.history("scorer")[-1].evidence == move.evidence
@@ -364,6 +417,79 @@ def test_an_override_needs_a_justification_and_a_second_person_with_a_role(gov: 
         entry.index
     )
     ledger_ok(gov)
+
+
+def test_an_override_is_the_named_approvers_own_act(gov: Tether) -> None:
+    # review finding: promote(override_by="user:bo") alone recorded bo as overriding
+    gov.gates.set("scorer", {**AUC_MIN, "override_roles": ["model_approver", "admin"]},
+                  actor="user:ana", reason="launch criteria")  # fmt: skip
+    weak = register(gov, "scorer", "weak", auc=0.7)
+    why = "bo said it is fine, trust me"
+    kwargs: dict[str, Any] = {"actor": "user:ana", "reason": "ship it", "override_by": "user:bo",
+                              "justification": why}  # fmt: skip
+    with pytest.raises(ApprovalRequired, match="user:bo's act") as asked:
+        gov.models.promote("scorer", weak, **kwargs)
+    approval_id = asked.value.approval_id
+    asked_for = gov.approvals.get(approval_id)
+    assert (asked_for.action, asked_for.state, asked_for.needed()[0]["roles"]) == (
+        "gates.override", "pending", ["model_approver", "admin"],
+    )  # fmt: skip
+    assert asked_for.request["action"]["args"] == {
+        "alias": "champion", "version": weak, "override_by": "user:bo", "justification": why,
+    }  # fmt: skip
+    assert not any(e.kind == "gates.overridden" for e in gov.ledger.iter_entries())
+    with pytest.raises(NotFound):
+        gov.models.resolve("scorer")
+    # not approved yet: still waiting for bo
+    with pytest.raises(ApprovalRequired, match="has not approved it yet"):
+        gov.models.promote("scorer", weak, approval_id=approval_id, **kwargs)
+    # the promoter cannot approve it, nor an agent
+    with pytest.raises(InvalidInput, match="no self-approval"):
+        gov.approvals.approve(approval_id, approver="user:ana")
+    with pytest.raises(InvalidInput, match="only people"):
+        gov.approvals.approve(approval_id, approver="svc:ci")
+    # approved by someone else than the named approver: not bo's override
+    gov.approvals.approve(approval_id, approver="user:cy")
+    with pytest.raises(InvalidInput, match="not by the named override approver 'user:bo'"):
+        gov.models.promote("scorer", weak, approval_id=approval_id, **kwargs)
+    # bound to the justification, the version and the alias
+    with pytest.raises(ApprovalRequired) as again:
+        gov.models.promote("scorer", weak, **kwargs)
+    gov.approvals.approve(again.value.approval_id, approver="user:bo")
+    changed = {**kwargs, "justification": "another story entirely"}
+    with pytest.raises(InvalidInput, match="justification differ"):
+        gov.models.promote("scorer", weak, approval_id=again.value.approval_id, **changed)
+    other = register(gov, "scorer", "other", auc=0.6)
+    with pytest.raises(InvalidInput, match="version differ"):
+        gov.models.promote("scorer", other, approval_id=again.value.approval_id, **kwargs)
+    move = gov.models.promote("scorer", weak, approval_id=again.value.approval_id, **kwargs)
+    entry = gov.ledger.get((move.evidence or {})["gates"]["override"])
+    assert (entry.actor, entry.payload["approver"], entry.payload["approval"]) == (
+        "user:ana", "user:bo", again.value.approval_id,
+    )  # fmt: skip
+    # single use
+    with pytest.raises(InvalidInput, match="already used"):
+        gov.models.promote("scorer", weak, approval_id=again.value.approval_id, **kwargs)
+    ledger_ok(gov)
+
+
+def test_an_override_is_bound_to_the_gate_set(gov: Tether) -> None:
+    gov.gates.set("scorer", AUC_MIN, actor="user:ana", reason="launch criteria")
+    weak = register(gov, "scorer", "weak", auc=0.7)
+    why = "regulator deadline; risk accepted"
+    kwargs: dict[str, Any] = {"actor": "user:ana", "reason": "ship", "override_by": "user:bo",
+                              "justification": why}  # fmt: skip
+    with pytest.raises(ApprovalRequired) as asked:
+        gov.models.promote("scorer", weak, **kwargs)
+    gov.approvals.approve(asked.value.approval_id, approver="user:bo")
+    gov.gates.set("scorer", {"metrics": [{"metric": "auc", "min": 0.9}]}, actor="user:ana",
+                  reason="stricter")  # fmt: skip
+    gov.gates.run("scorer", weak, actor="user:ana", metrics={"auc": 0.7})
+    with pytest.raises(InvalidInput, match="gate_digest, gate_version"):
+        gov.models.promote("scorer", weak, approval_id=asked.value.approval_id, **kwargs)
+    # a sign-off approval is not an override approval: a new one is asked for
+    with pytest.raises(ApprovalRequired, match="user:bo's act"):
+        gov.models.promote("scorer", weak, **kwargs)
 
 
 def test_relative_gates_compare_with_the_champion(gov: Tether) -> None:
@@ -403,8 +529,7 @@ def test_the_gated_aliases_come_from_the_spec_and_rollback_is_never_gated(gov: T
     gov.gates.run("scorer", good, actor="user:ana", metrics={"auc": 0.9})
     gov.models.promote("scorer", good, actor="user:ana", reason="release")
     why = "incident 42: v1 serves errors"
-    gov.models.promote("scorer", weak, actor="user:ana", reason="hotfix", override_by="user:cy",
-                       justification=why)  # fmt: skip
+    override(gov, "scorer", weak, by="user:cy", why=why)
     # now the gates are impossible to pass; a rollback still works
     gov.gates.set("scorer", {"metrics": [{"metric": "auc", "min": 0.999}]}, actor="user:ana",
                   reason="paranoid")  # fmt: skip
@@ -518,6 +643,30 @@ def test_a_drift_gate_on_a_monitored_system(gov: Tether) -> None:
     ledger_ok(gov)
 
 
+def test_a_failing_evaluation_is_not_replaced_by_registered_metrics(gov: Tether) -> None:
+    # review finding: promote re-ran a failing evaluated report on self-reported metrics
+    gov.gates.set("scorer", AUC_MIN, actor="user:ana", reason="launch criteria")
+    v = register(gov, "scorer", "v", auc=0.99)  # registered after the gates, self-reported
+    failed = gov.gates.run("scorer", v, actor="user:ana", metrics={"auc": 0.55})
+    assert not failed.passed
+    with pytest.raises(GateFailed, match=r"auc.min \(auc 0.55 < 0.8\)") as refused:
+        gov.models.promote("scorer", v, actor="user:ana", reason="ship")
+    assert refused.value.report == failed  # the evaluated report, not a rerun
+    # a run without evaluation data does not supersede it either
+    with pytest.raises(InvalidInput, match="does not replace it"):
+        gov.gates.run("scorer", v, actor="user:ana")
+    assert gov.gates.report("scorer", v) == failed
+    with pytest.raises(NotFound):
+        gov.models.resolve("scorer")
+    # new evaluation data do
+    passed = gov.gates.run("scorer", v, actor="user:ana", y=[1, 0, 1, 0],
+                           scores=[0.9, 0.1, 0.8, 0.3])  # fmt: skip
+    assert passed.passed
+    move = gov.models.promote("scorer", v, actor="user:ana", reason="ship")
+    assert (move.evidence or {})["gates"]["report"] == passed.ledger_index
+    ledger_ok(gov)
+
+
 # -- sign-off ---------------------------------------------------------------------------------
 
 
@@ -612,6 +761,36 @@ def test_an_overridden_approval_signs_off_by_the_person_who_overrode(gov: Tether
     assert (move.evidence or {})["gates"]["signoff"]["source"] == "user:cy"
 
 
+def test_a_sign_off_is_for_its_alias_and_gate_set_and_used_once(gov: Tether) -> None:
+    # review finding: a challenger sign-off promoted the champion, and was reusable
+    gov.gates.set("loan-model", {**AUC_MIN, "aliases": ["champion", "challenger"]},
+                  actor="user:ana", reason="launch criteria")  # fmt: skip
+    v1 = register(gov, "loan-model", "1", auc=0.9)
+    asked = gov.gates.request_signoff("loan-model", v1, requester="user:ana", alias="challenger")
+    gov.approvals.approve(asked.id, approver="user:bo")
+    with pytest.raises(GateFailed, match="signs off alias 'challenger', not 'champion'"):
+        gov.models.promote("loan-model", v1, actor="user:ana", reason="go",
+                           approval_id=asked.id)  # fmt: skip
+    move = gov.models.promote("loan-model", v1, actor="user:ana", reason="go",
+                              alias="challenger", approval_id=asked.id)  # fmt: skip
+    assert (move.evidence or {})["gates"]["signoff"]["source"] == "user:bo"
+    assert gov.approvals.get(asked.id).state == "consumed"
+    with pytest.raises(GateFailed, match="already used"):
+        gov.models.promote("loan-model", v1, actor="user:ana", reason="again",
+                           alias="challenger", approval_id=asked.id)  # fmt: skip
+    # a sign-off under one gate set does not sign off under the next
+    v2 = register(gov, "loan-model", "2", auc=0.95)
+    old = gov.gates.request_signoff("loan-model", v2, requester="user:ana")
+    gov.approvals.approve(old.id, approver="user:bo")
+    gov.gates.set("loan-model", {"metrics": [{"metric": "auc", "min": 0.85}]},
+                  actor="user:ana", reason="stricter")  # fmt: skip
+    gov.gates.run("loan-model", v2, actor="user:ana", metrics={"auc": 0.95})
+    with pytest.raises(GateFailed, match="signed off another gate set"):
+        gov.models.promote("loan-model", v2, actor="user:ana", reason="go", approval_id=old.id)
+    assert gov.approvals.get(old.id).state == "approved"
+    ledger_ok(gov)
+
+
 def test_an_unregistered_system_is_treated_as_high_risk(gov: Tether) -> None:
     gov.gates.set("ghost", AUC_MIN, actor="user:ana", reason="criteria")
     v = register(gov, "ghost", "1", auc=0.9)
@@ -635,3 +814,50 @@ def test_the_migration_makes_the_tables_the_code_declares(gov: Tether) -> None:
                 ), (table.name, c.name)
             primary = found.get_pk_constraint(table.name)["constrained_columns"]
             assert primary == [c.name for c in table.primary_key.columns]
+
+
+# -- the artifact a gate run loads --------------------------------------------------------
+# (a loader test: it belongs with tests/registry/test_models.py, which this change did not own)
+
+
+class _LazyModel:
+    """Reads its weights on first use, after the loader returned (as some libraries do)."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def predict(self) -> bytes:
+        return (self.folder / "weights.bin").read_bytes()
+
+
+def test_a_loader_deserialises_the_private_copy_it_hashed(
+    gov: Tether, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # review finding: the fetched folder was hashed, then read again for deserialising
+    import gc
+
+    import tether.registry._models as models
+
+    folder = tmp_path / "model"
+    folder.mkdir()
+    (folder / "weights.bin").write_bytes(b"REGISTERED")
+    monkeypatch.setitem(models._LOADERS, "lazy", (lambda uri: folder, _LazyModel))
+    v = gov.models.register("scorer", folder, uri="lazy://scorer/1", actor="user:ana", code=None)
+    checked = models._check_digest
+
+    def check_then_swap(actual: str, expected: str, uri: str) -> None:
+        checked(actual, expected, uri)
+        (folder / "weights.bin").write_bytes(b"ATTACKER")  # in the window after the check
+
+    monkeypatch.setattr(models, "_check_digest", check_then_swap)
+    model = models.load_artifact(v.uri, v.digest)
+    assert model.predict() == b"REGISTERED"  # read lazily, from the private copy
+    copy = model.folder
+    assert copy != folder
+    assert copy.exists()
+    del model
+    gc.collect()
+    assert not copy.parent.exists()  # removed with the model
+    monkeypatch.setattr(models, "_check_digest", checked)
+    with pytest.raises(VerificationError):
+        models.load_artifact(v.uri, v.digest)

@@ -26,10 +26,12 @@ policy: closed-loop
 systems:
   loan-model: {kind: model, owner: credit-risk, risk_tier: high}
 actions:
-  predict: {}
-  predict_proba: {}
+  predict: {args: {income: number, debt_ratio: number, age: number}}
+  predict_proba: {args: {income: number, debt_ratio: number, age: number}}
   set_alias:
     args: {alias: string, version: number, previous: number, kind: string, reason: string}
+  set_gates:
+    args: {digest: string, reason: string}
 rules:
   - id: serve
     actions: [predict, predict_proba]
@@ -37,6 +39,10 @@ rules:
     effect: allow
   - id: owners-move-aliases
     actions: [set_alias]
+    when: '"model_owner" in actor.roles'
+    effect: allow
+  - id: owners-set-gates
+    actions: [set_gates]
     when: '"model_owner" in actor.roles'
     effect: allow
   - id: responder-rolls-back-and-proposes
@@ -92,7 +98,8 @@ def loop(t: Tether, tmp_path: Path, policy: str = POLICY) -> Tether:
     t.systems.register("loan-model", kind="model", owner="credit-risk", risk_tier="high",
                        actor="admin")  # fmt: skip
     a = t.actors.register
-    a("user:ana", kind="human", roles=["model_owner"], actor="admin")
+    a("user:ana", kind="human", roles=["model_owner", "credit-risk"], actor="admin")
+    a("user:max", kind="human", roles=["model_owner"], actor="admin")  # owns other systems
     a("user:cat", kind="human", roles=["credit_officer"], actor="admin")
     a("user:eve", kind="human", roles=["analyst"], actor="admin")
     a("svc:loan-api", kind="service", roles=["loan-api"], actor="admin")
@@ -229,6 +236,8 @@ def test_fairness_breach_puts_every_decision_in_review_until_an_owner_clears_it(
         gov.review.clear("loan-model", actor="user:eve", reason="looks fine to me")
     with pytest.raises(ActionDenied, match="may not clear review mode"):
         gov.review.clear("loan-model", actor="svc:responder", reason="auto")
+    with pytest.raises(ActionDenied, match="may not clear review mode"):  # not this system's
+        gov.review.clear("loan-model", actor="user:max", reason="owner elsewhere")
     gov.review.clear("loan-model", actor="user:ana", reason="retrained, impact ratio 0.91")
     assert gov.decide("loan-model", "predict", actor="svc:loan-api", inputs=inputs).allowed
     with pytest.raises(NotFound, match="not in human-review mode"):
@@ -378,3 +387,103 @@ def test_a_fairness_breach_found_by_monitoring_puts_the_system_in_review(gov: Te
     kinds = [e.kind for e in gov.ledger.iter_entries()]
     assert kinds.index("signal.raised") < kinds.index("response.fired")
     assert kinds.index("response.fired") < kinds.index("review.entered")
+
+
+def test_review_mode_adds_to_approvals_counts_people_and_holds_promotions(gov: Tether) -> None:
+    gov.actors.register("user:dee", kind="human", roles=["credit_officer"], actor="admin")
+    gov.review.enter("loan-model", approvers=["credit_officer"], count=2, actor="user:ana",
+                     reason="two officers per decision")  # fmt: skip
+    inputs = {"income": 40.0, "debt_ratio": 0.5, "age": 30.0}
+    d = gov.decide("loan-model", "predict", actor="svc:loan-api", inputs=inputs)
+    approval = gov.approvals.get(d.approval_id or "")
+    gov.approvals.approve(approval.id, approver="user:cat", comment="one")
+    assert gov.approvals.get(approval.id).state == "pending"  # one of two people
+    gov.approvals.approve(approval.id, approver="user:dee", comment="two")
+    assert gov.approvals.get(approval.id).state == "approved"
+    # a promotion waits for the reviewers too; a rollback does not
+    with pytest.raises(ApprovalRequired):
+        gov.models.promote("loan-model", 1, actor="user:ana", reason="during review")
+    back = gov.models.rollback("loan-model", actor="user:ana", reason="safer meanwhile")
+    assert back.version == 1
+
+
+def test_review_mode_adds_its_reviewers_to_an_approval_policy_asks_for(
+    make_tether: Callable[..., Tether], tmp_path: Path
+) -> None:
+    policy = POLICY.replace(
+        "responses:\n",
+        "  - id: big-incomes-need-a-lead\n    actions: [predict]\n"
+        "    when: action.args.income > 100.0\n    effect: require_approval\n"
+        "    approvers: {roles: [team_lead]}\nresponses:\n",
+    )
+    t = loop(make_tether(), tmp_path, policy)
+    t.actors.register("user:lee", kind="human", roles=["team_lead"], actor="admin")
+    t.review.enter("loan-model", approvers=["credit_officer"], actor="user:ana", reason="audit")
+    d = t.decide("loan-model", "predict", actor="svc:loan-api", inputs={"income": 500.0})
+    assert d.rules == ("big-incomes-need-a-lead", REVIEW_RULE)
+    t.approvals.approve(d.approval_id or "", approver="user:lee", comment="lead ok")
+    assert t.approvals.get(d.approval_id or "").state == "pending"  # the reviewer still
+    t.approvals.approve(d.approval_id or "", approver="user:cat", comment="officer ok")
+    assert t.approvals.get(d.approval_id or "").state == "approved"
+
+
+def broken_trainer(t: Tether, system: str, evidence: dict[str, Any]) -> Path:
+    """A retraining callable that fails the way user code does."""
+    raise ValueError("labels table is empty")
+
+
+HANGS = """\
+import os, subprocess, sys, time
+child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+open(sys.argv[1], "w").write(str(child.pid))
+time.sleep(60)
+"""
+
+
+def test_a_failing_or_hanging_retraining_is_recorded_and_cleaned_up(
+    make_tether: Callable[..., Tether], tmp_path: Path
+) -> None:
+    script = tmp_path / "hang.py"
+    script.write_text(HANGS)
+    responses = (
+        "  - id: broken\n    signal: drift\n    do: retrain\n    actor: svc:responder\n"
+        '    retrain: {callable: "tests.registry.test_responses:broken_trainer"}\n'
+        "  - id: hangs\n    signal: quality\n    do: retrain\n    actor: svc:responder\n"
+        f'    retrain: {{command: "{sys.executable} {script} {tmp_path / "worker.pid"}", '
+        "timeout: 2s}\n"
+    )
+    t = loop(make_tether(), tmp_path, POLICY.replace("responses:\n", "responses:\n" + responses))
+    t.signals.emit(Signal("drift", "loan-model", "medium", "psi", 0.3, 0.1, feature="income"))
+    t.signals.emit(Signal("quality", "loan-model", "medium", "missing", 0.3, 0.05))
+    t.responses.wait()
+    results = {
+        e.payload["response"]: e.payload["detail"]
+        for e in t.ledger.iter_entries()
+        if e.kind == "response.result"
+    }
+    assert "ValueError: labels table is empty" in results["broken"]
+    assert "timeout of 2 s" in results["hangs"]
+    assert len(t.models.list("loan-model")) == 2  # nothing half-registered
+    # the trainer's own worker went with it (its process group was killed)
+    worker = int((tmp_path / "worker.pid").read_text())
+    assert gone(worker)
+
+
+def gone(pid: int) -> bool:
+    """Whether a process has ended (polled: the kernel reaps it asynchronously)."""
+    import os
+    import time
+
+    for _ in range(500):
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        try:
+            with open(f"/proc/{pid}/stat") as f:  # a zombie has ended, just not been reaped
+                if f.read().split(") ")[-1].startswith("Z"):
+                    return True
+        except FileNotFoundError:
+            return True
+        time.sleep(0.01)
+    return False

@@ -110,10 +110,13 @@ def demo(
     _tamper(console, settings, home / "tether.db", entries * 2 // 5 + 3)
 
 
-def _tamper(console: Console, settings: Settings, db: Path, index: int) -> None:
+def _tamper(console: Console, settings: Settings, db: Path, start: int) -> None:
     con = sqlite3.connect(db)
-    with con:
-        (raw,) = con.execute("SELECT entry FROM ledger_entries WHERE idx = ?", (index,)).fetchone()
+    with con:  # the first decision entry from ``start`` on
+        rows = con.execute(
+            "SELECT idx, entry FROM ledger_entries WHERE idx >= ? ORDER BY idx", (start,)
+        )
+        index, raw = next((i, r) for i, r in rows if b'"kind":"decision"' in bytes(r))
         forged = bytes(raw).replace(b'"kind":"decision"', b'"kind":"decisioN"', 1)
         con.execute("UPDATE ledger_entries SET entry = ? WHERE idx = ?", (forged, index))
     con.close()

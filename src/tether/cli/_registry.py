@@ -175,21 +175,34 @@ def promote(
         str | None, typer.Option(help="An approved approval id (the move's, or a sign-off).")
     ] = None,
     override_approver: Annotated[
-        str | None, typer.Option(help="A second person who overrides failed gates.")
+        str | None,
+        typer.Option(
+            help="A second person who overrides failed gates: they approve the "
+            "override approval this asks for, then run again with --approval."
+        ),
     ] = None,
     justification: Annotated[str | None, typer.Option(help="Why the override (recorded).")] = None,
 ) -> None:
-    """Point an alias at a version: governed by policy, and by the system's gates."""
+    """Point an alias at a version: governed by policy, and by the system's gates.
+
+    Overriding failed gates takes two steps: ``--override-approver P --justification J``
+    asks P for an override approval; once P ran ``tether approvals approve ID --actor
+    P``, run the same command again with ``--approval ID``.
+    """
     with open_tether(ctx) as t:
         try:
             move = t.models.promote(system, version, actor=actor, reason=reason, alias=alias,
                                     approval_id=approval, override_by=override_approver,
                                     justification=justification)  # fmt: skip
         except ApprovalRequired as exc:
-            if exc.approval_id and exc.approval_id not in str(exc):
+            if exc.approval_id and "--approval" not in str(exc):
+                same = (
+                    " (same --override-approver and --justification)" if override_approver else ""
+                )
                 raise ApprovalRequired(
-                    f"{exc}: approval {exc.approval_id} was requested; once approved, run "
-                    f"again with --approval {exc.approval_id}", exc.decision, exc.approval_id,
+                    f"{str(exc).rstrip('.')}. Approval {exc.approval_id}: once approved "
+                    f"(tether approvals approve {exc.approval_id} --actor ...), run again with "
+                    f"--approval {exc.approval_id}{same}", exc.decision, exc.approval_id,
                 ) from None  # fmt: skip
             raise
     gated = (move.evidence or {}).get("gates")
@@ -262,13 +275,17 @@ def set_gates(
     spec: Annotated[Path, typer.Argument(help="Gate spec (YAML or JSON).", show_default=False)],
     actor: ActorOpt,
     reason: ReasonOpt,
+    approval: Annotated[
+        str | None, typer.Option(help="An approved approval id, when policy asked for one.")
+    ] = None,
 ) -> None:
     """Register a system's gates (validated, canonicalised, hashed; recorded in the
-    ledger). An unchanged spec makes no new version."""
+    ledger). An unchanged spec makes no new version. Governed: the policy must allow
+    the action ``set_gates`` for the actor, a registered person."""
     parsed = load_spec(spec)
     with open_tether(ctx) as t:
         before = t.gates.current(system)
-        gs = t.gates.set(system, parsed, actor=actor, reason=reason)
+        gs = t.gates.set(system, parsed, actor=actor, reason=reason, approval_id=approval)
     if before is not None and before.version == gs.version:
         typer.echo(f"{system} gates unchanged: version {gs.version}, sha256 {gs.digest[:16]}…")
         return

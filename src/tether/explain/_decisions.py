@@ -79,6 +79,7 @@ class _Recorded:
     inputs: Mapping[str, Any]
     version: int
     digest: str
+    output: Any = None  # what the decision recorded as the model's output
 
 
 class Explanations:
@@ -359,11 +360,13 @@ class Explanations:
                 "mapping of feature name to value; only such a row can be explained"
             )
         return _Recorded(decision_id, system, str(p.get("action", "")), index, inputs,
-                         version, digest)  # fmt: skip
+                         version, digest, p.get("output"))  # fmt: skip
 
     def _compute(self, recorded: _Recorded, top: int) -> Explanation:
         version, explainer = self._explainer(recorded)
-        return explainer.explain(_row(recorded, version, explainer.feature_names), top=top)
+        explanation = explainer.explain(_row(recorded, version, explainer.feature_names), top=top)
+        _check_output(recorded, version, explanation)
+        return explanation
 
     def _explainer(self, recorded: _Recorded) -> tuple[ModelVersion, Explainer]:
         """The version a decision names and its explainer, kept for the last
@@ -392,6 +395,57 @@ def _check_digest(recorded: _Recorded, version: ModelVersion) -> None:
             f"decision {recorded.id} records model digest {recorded.digest[:16]}... but "
             f"version {version.version} of {recorded.system} is {version.digest[:16]}...: "
             "the decision was not made by the registered version; it cannot be explained"
+        )
+
+
+_REL_TOL = 1e-6  # the model's output again, up to the explainer's float rounding
+_ABS_TOL = 1e-9  # near zero a relative tolerance alone would demand exact equality
+
+
+def _check_output(recorded: _Recorded, version: ModelVersion, e: Explanation) -> None:
+    """Refuse an explanation whose model output is not the decision's recorded output.
+
+    ``context.model`` is written by the caller; the digest check proves the version
+    exists, not that it made the decision. So the explained output must reproduce the
+    recorded one (within 1e-6 relative) where the two are comparable:
+
+    - ``prediction`` (a regressor) with a recorded number: compared as they are;
+    - ``probability`` with a recorded ``predict_proba`` number (the positive class's
+      probability, the explanation's default target): compared as they are;
+    - ``margin`` with a recorded ``predict_proba`` number (a binary classifier):
+      the logistic function of the margin is compared with it.
+
+    Skipped, as not comparable: a recorded output that is not one number (a row of
+    class probabilities, a redacted or missing output), and a classifier's ``predict``
+    (a class label, or a ``decision_function`` margin recorded under the same action:
+    neither is a probability nor can be told apart).
+
+    Raises:
+        InvalidInput: comparable, and not the same.
+    """
+    import math
+
+    out = recorded.output
+    if isinstance(out, bool) or not isinstance(out, int | float) or not math.isfinite(out):
+        return
+    recorded_value = float(out)
+    if e.output == "prediction":
+        explained, what = e.output_value, "prediction"
+    elif recorded.action != "predict_proba":
+        return
+    elif e.output == "probability":
+        explained, what = e.output_value, "probability"
+    elif e.output == "margin":
+        explained = 1.0 / (1.0 + math.exp(-e.output_value)) if e.output_value > -700 else 0.0
+        what = f"probability (logistic of the margin {e.output_value:.6g})"
+    else:
+        return
+    if not math.isclose(explained, recorded_value, rel_tol=_REL_TOL, abs_tol=_ABS_TOL):
+        raise InvalidInput(
+            f"decision {recorded.id} of {recorded.system} recorded output {recorded_value:.6g}, "
+            f"but version {version.version} (named by its context.model) gives {what} "
+            f"{explained:.6g} for its recorded inputs: that version did not make this decision, "
+            "so its explanation is not stored; check the decision's context.model"
         )
 
 

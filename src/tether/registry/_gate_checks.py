@@ -9,12 +9,14 @@ looks at an approval.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from tether.errors import InvalidInput, NotFound
+from tether.ledger._canonical import canonical_json
 from tether.registry._gate_eval import Evaluation
-from tether.registry._gate_records import GateResult
+from tether.registry._gate_records import GateResult, GateSet
 from tether.registry._gate_spec import DriftGate, FairnessGate, MetricGate, SignoffGate
 
 if TYPE_CHECKING:
@@ -22,14 +24,17 @@ if TYPE_CHECKING:
     from tether.registry._models import ModelVersion
 
 __all__ = [
+    "OVERRIDE_ACTION",
     "SIGNOFF_ACTION",
     "drift_result",
     "fairness_results",
     "metric_results",
+    "signoff_request",
     "signoff_result",
 ]
 
 SIGNOFF_ACTION = "gates.signoff"  # the action of the approvals Gates.request_signoff opens
+OVERRIDE_ACTION = "gates.override"  # the action of the approvals an override opens
 _RANK = {"none": 0, "low": 1, "medium": 2, "high": 3}
 _EPS = 1e-12  # relative thresholds subtract floats: 0.80 - 0.78 must not fail max_drop 0.02
 
@@ -195,12 +200,25 @@ def drift_result(t: Tether, system: str, gate: DriftGate) -> GateResult:
     return GateResult("drift", "drift", ok, worst, gate.fail_at, detail, window.label)
 
 
+def signoff_request(
+    alias: str, version: int, gate_version: int, gate_digest: str
+) -> tuple[dict[str, Any], str]:
+    """A sign-off approval's request and its digest: the alias, the version and the
+    gate set (version and digest) it signs off."""
+    args = {"alias": alias, "version": version}
+    context = {"gate_version": gate_version, "gate_digest": gate_digest}
+    request = {"action": {"args": args}, "context": context}
+    return request, "sha256:" + hashlib.sha256(canonical_json(request)).hexdigest()
+
+
 def signoff_result(
     t: Tether, system: str, version: int, gate: SignoffGate, approval_id: str | None,
-    promoter: str, *, at_promotion: bool,
+    promoter: str, *, at_promotion: bool, gates: GateSet, alias: str | None,
 ) -> GateResult:  # fmt: skip
-    """Judge the sign-off: an approval of this system's version, approved by a person
-    other than ``promoter`` (holding one of the gate's roles, when it names some)."""
+    """Judge the sign-off: an approval of this system's version, for ``alias`` (None:
+    any gated alias, judged again at promotion) under ``gates``, not used yet,
+    approved by a person other than ``promoter`` (holding one of the gate's roles,
+    when it names some)."""
     if gate.required == "never":
         return GateResult("signoff", "signoff", True, None, None, "not required")
     if gate.required == "high_risk":
@@ -213,7 +231,7 @@ def signoff_result(
         detail = f"needs an approved sign-off by {need}"
         return GateResult("signoff", "signoff", False if at_promotion else None, None, None,
                           detail + ("" if at_promotion else " (judged at promotion)"))  # fmt: skip
-    problem, signer = _signer(t, system, version, gate, approval_id, promoter)
+    problem, signer = _signer(t, system, version, gate, approval_id, promoter, gates, alias)
     if problem:
         return GateResult("signoff", "signoff", False, approval_id, None, problem)
     return GateResult("signoff", "signoff", True, approval_id, None,
@@ -221,8 +239,9 @@ def signoff_result(
 
 
 def _signer(
-    t: Tether, system: str, version: int, gate: SignoffGate, approval_id: str, promoter: str
-) -> tuple[str, str]:
+    t: Tether, system: str, version: int, gate: SignoffGate, approval_id: str, promoter: str,
+    gates: GateSet, alias: str | None,
+) -> tuple[str, str]:  # fmt: skip
     from tether.registry._models import ALIAS_ACTION
 
     try:
@@ -234,11 +253,16 @@ def _signer(
         return f"approval {approval_id} is for {a.action} on {a.system}, not this promotion", ""
     if args.get("version") != version:
         return f"approval {approval_id} approves version {args.get('version')}, not {version}", ""
+    scope = _scope(a, approval_id, gates, alias)
+    if scope:
+        return scope, ""
     signers = [(v["approver"], v["roles"]) for v in a.votes if v["vote"] == "approve"]
     if a.state == "overridden":
         entry = t.ledger.get(a.ledger_index)
         person = t.actors.find(entry.actor)
         signers = [(entry.actor, list(person.roles) if person else [])]
+    elif a.state == "consumed":
+        return f"approval {approval_id} was already used: a sign-off signs one promotion", ""
     elif a.state != "approved":
         return f"approval {approval_id} is {a.state}, not approved", ""
     others = [(p, r) for p, r in signers if p != promoter]
@@ -249,3 +273,24 @@ def _signer(
         if not others:
             return f"no signer of approval {approval_id} holds a role in {gate.roles}", ""
     return "", others[0][0]
+
+
+def _scope(a: Any, approval_id: str, gates: GateSet, alias: str | None) -> str:
+    """Why the approval does not sign off ``alias`` under ``gates`` ("" when it does).
+
+    A gate sign-off names its alias and gate digest. The move's own approval
+    (``set_alias``) names its alias; it never saw a gate digest, so it must have been
+    asked for under the current gate set (not before it was set)."""
+    args = (a.request.get("action") or {}).get("args") or {}
+    if alias is not None and args.get("alias") != alias:
+        return f"approval {approval_id} signs off alias {args.get('alias')!r}, not {alias!r}"
+    if a.action == SIGNOFF_ACTION:
+        signed = (a.request.get("context") or {}).get("gate_digest")
+        if signed != gates.digest:
+            return (f"approval {approval_id} signed off another gate set (sha256 "
+                    f"{str(signed)[:12]}), not the current version {gates.version} (sha256 "
+                    f"{gates.digest[:12]}): ask for a new sign-off")  # fmt: skip
+    elif a.created_at < gates.set_at.timestamp():
+        return (f"approval {approval_id} was asked for before gate set version {gates.version}: "
+                "ask for a new sign-off")  # fmt: skip
+    return ""

@@ -43,8 +43,13 @@ class GateSet:
     """One version of a system's gates.
 
     Example:
+        >>> from tether.policy import Policy
         >>> from tether.testing import temporary_tether
         >>> t = temporary_tether()
+        >>> _ = t.actors.register("user:ana", kind="human", roles=["owner"], actor="admin")
+        >>> _ = t.policies.publish(Policy.from_text(
+        ...     "{policy: p, systems: {scorer: {kind: model, owner: ml}}, actions: {set_gates: {}},"
+        ...     " rules: [{id: owners, actions: [set_gates], effect: allow}]}"), actor="admin")
         >>> gs = t.gates.set("scorer", {"metrics": [{"metric": "auc", "min": 0.7}]},
         ...                  actor="user:ana", reason="launch criteria")
         >>> (gs.version, gs.spec.metrics[0].min, len(gs.digest))
@@ -76,8 +81,13 @@ class GateReport:
     """One model version judged by one gate-set version.
 
     Example:
+        >>> from tether.policy import Policy
         >>> from tether.testing import temporary_tether
         >>> t = temporary_tether()
+        >>> _ = t.actors.register("user:ana", kind="human", roles=["owner"], actor="admin")
+        >>> _ = t.policies.publish(Policy.from_text(
+        ...     "{policy: p, systems: {scorer: {kind: model, owner: ml}}, actions: {set_gates: {}},"
+        ...     " rules: [{id: owners, actions: [set_gates], effect: allow}]}"), actor="admin")
         >>> _ = t.gates.set("scorer", {"metrics": [{"metric": "f1", "min": 0.7}],
         ...                 "signoff": {"required": "never"}}, actor="user:ana", reason="bar")
         >>> _ = t.models.register("scorer", b"m", uri="mem://m", actor="user:ana", code=None)

@@ -14,7 +14,17 @@ asks for a fresh evaluation, which it records after the gates. ``run`` writes a
 ``gates.evaluated`` entry and keeps the latest report per model version and gate-set
 version. ``Models.promote`` calls :meth:`Gates.admit`: a failing gate refuses the
 promotion with :class:`~tether.errors.GateFailed` unless a second person with an
-override role justifies it (a ``gates.overridden`` entry, cited in the alias move).
+override role approves an override (a ``gates.override`` approval they vote on
+themselves, bound to the justification and the failing gates; used once, it becomes a
+``gates.overridden`` entry cited in the alias move).
+
+**Changing gates is governed.** ``set`` is the action ``set_gates``: the pipeline
+decides it (default deny: a policy must declare and allow it) and only a registered,
+active person may set gates.
+
+**Evaluation data outrank registered metrics.** A report built from evaluation data
+stands until a run with new evaluation data replaces it: a run without data refuses to
+replace it, and a promotion never re-runs it on the registered metrics.
 """
 
 from __future__ import annotations
@@ -31,10 +41,12 @@ from tether._ids import new_id
 from tether.errors import ApprovalRequired, Conflict, GateFailed, InvalidInput, NotFound
 from tether.ledger._canonical import canonical_json
 from tether.registry._gate_checks import (
+    OVERRIDE_ACTION,
     SIGNOFF_ACTION,
     drift_result,
     fairness_results,
     metric_results,
+    signoff_request,
     signoff_result,
 )
 from tether.registry._gate_eval import Evaluation, build_evaluation
@@ -58,14 +70,24 @@ if TYPE_CHECKING:
 __all__ = ["Gates"]
 
 _MIN_JUSTIFICATION = 10  # as for approval overrides: a reason, not a keystroke
+SET_ACTION = "set_gates"  # the action policy governs gate-set changes as
 
 
 class Gates:
     """Gate sets, gate runs and promotion checks (``tether.gates``).
 
     Example:
+        >>> from tether.policy import Policy
         >>> from tether.testing import temporary_tether
         >>> t = temporary_tether()
+        >>> _ = t.actors.register("user:ana", kind="human", roles=["model_owner"], actor="admin")
+        >>> _ = t.policies.publish(Policy.from_text('''
+        ... policy: p
+        ... systems: {scorer: {kind: model, owner: ml, risk_tier: limited}}
+        ... actions: {set_gates: {args: {digest: string, reason: string}}}
+        ... rules: [{id: owners, actions: [set_gates], effect: allow,
+        ...          when: '"model_owner" in actor.roles'}]
+        ... '''), actor="admin")
         >>> _ = t.gates.set("scorer", {"metrics": [{"metric": "auc", "min": 0.75}]},
         ...                 actor="user:ana", reason="launch criteria")
         >>> _ = t.models.register("scorer", b"m1", uri="mem://1", actor="user:ana",
@@ -82,15 +104,29 @@ class Gates:
     # -- gate sets ---------------------------------------------------------------------
 
     def set(
-        self, system: str, spec: Mapping[str, Any] | GateSpec, *, actor: str, reason: str
+        self,
+        system: str,
+        spec: Mapping[str, Any] | GateSpec,
+        *,
+        actor: str,
+        reason: str,
+        approval_id: str | None = None,
     ) -> GateSet:
         """Validate, canonicalise and hash ``spec`` and make it the system's gate set
         (version N+1, a ``gates.set`` ledger entry); the current spec again changes
         nothing and returns the current version.
 
+        Setting gates is the governed action ``set_gates`` (args ``digest``, the new
+        spec's SHA-256, and ``reason``): the pipeline decides it for ``actor``, a
+        registered, active person, and denies it unless a policy declares and allows
+        it (pass ``approval_id`` once an approval it asked for is granted).
+
         Raises:
             InvalidInput: the spec is not valid (each problem names the key and the
-                fix), a bad alias or system name, or no reason.
+                fix), a bad alias or system name, no reason, or ``actor`` is not a
+                registered, active person.
+            ActionDenied: policy denied it (``ApprovalRequired`` carries the id of the
+                approval to ask for).
             Conflict: too many concurrent writers.
         """
         _check_name(system, "system")
@@ -100,6 +136,16 @@ class Gates:
         for alias in parsed.aliases:
             _check_name(alias, "alias")
         data, blob, digest = canonical_spec(parsed)
+        person = self._t.actors.find(actor)
+        if person is None or not person.active or person.kind != "human":
+            raise InvalidInput(f"{actor!r} may not set gates: only a registered, active person "
+                               "may (register them with tether actors register)")  # fmt: skip
+        current = self.current(system)
+        if current is not None and current.digest == digest:
+            return current  # nothing changes: nothing to decide
+        self._t.pipeline.decide(system, SET_ACTION, actor=actor,
+                                inputs={"digest": digest, "reason": reason},
+                                approval_id=approval_id, raise_on_denial=True)  # fmt: skip
         for _ in range(8):
             current = self.current(system)
             if current is not None and current.digest == digest:
@@ -177,12 +223,18 @@ class Gates:
         auc and brier with scores; mae, rmse, r2 for numbers), and ``metrics`` adds
         others computed now. Without them, the registered metrics are used, if they
         were registered after the gate set. The sign-off is judged with
-        ``approval_id`` for ``promoter`` (default ``actor``), else at promotion.
+        ``approval_id`` for ``promoter`` (default ``actor``), else at promotion (where
+        its alias is judged too).
+
+        A report built from evaluation data stands until a run with new evaluation
+        data replaces it: a run without data refuses to (self-reported, registered
+        metrics never supersede an evaluation).
 
         Raises:
             NotFound: no such version, or no gate set.
             InvalidInput: registered metrics older than the gate set and no fresh
-                evaluation of them, or bad evaluation data.
+                evaluation of them, bad evaluation data, or no evaluation data while
+                the version's report under this gate set came from evaluation data.
             VerificationError: the model artifact is not the registered one.
         """
         gates = self.get(system)
@@ -190,10 +242,20 @@ class Gates:
         evaluation = build_evaluation(self._t, v, X=X, y=y, predictions=predictions,
                                       scores=scores, sensitive=sensitive, metrics=metrics,
                                       threshold=threshold)  # fmt: skip
+        if evaluation is None:
+            stored = self.report(system, version, gates.version)
+            if stored is not None and stored.evaluation is not None:
+                raise InvalidInput(
+                    f"version {version} of {system} was judged on evaluation data under gate "
+                    f"set version {gates.version} (report at ledger index {stored.ledger_index}, "
+                    f"{'passed' if stored.passed else 'failed'}): a run without evaluation data "
+                    "does not replace it; run the gates with new evaluation data (X and y, "
+                    "predictions or scores, or metrics computed now)"
+                )
         results = self._judge(gates, v, evaluation, strict=True)
         results.append(signoff_result(
             self._t, system, version, gates.spec.signoff, approval_id, promoter or actor,
-            at_promotion=False,
+            at_promotion=False, gates=gates, alias=None,
         ))  # fmt: skip
         summary = None if evaluation is None else evaluation.summary()
         return self._record(gates, v, results, actor, summary)
@@ -223,9 +285,10 @@ class Gates:
         self, system: str, version: int, *, requester: str, reason: str = "",
         alias: str = "champion",
     ) -> Approval:  # fmt: skip
-        """Ask for a person's sign-off on promoting ``version`` (an approval for the
-        gate's roles, default ``model_approver``); pass its id to ``promote`` once
-        approved.
+        """Ask for a person's sign-off on promoting ``version`` to ``alias`` under the
+        current gate set (an approval for the gate's roles, default
+        ``model_approver``); pass its id to ``promote`` once approved. It signs off
+        that alias and that gate set only, and is used up by the promotion.
 
         Raises:
             NotFound: no such version, or no gate set.
@@ -234,16 +297,14 @@ class Gates:
 
         gates = self.get(system)
         self._t.models.get(system, version)
+        _check_name(alias, "alias")
         roles = tuple(gates.spec.signoff.roles or ("model_approver",))
-        args = {"alias": alias, "version": version}
-        context = {"gate_version": gates.version, "gate_digest": gates.digest}
-        request = {"action": {"args": args}, "context": context}
+        request, digest = signoff_request(alias, version, gates.version, gates.digest)
         why = reason or f"sign-off to promote version {version} of {system} to {alias}"
         return self._t.approvals.request(
             decision_id=new_id("sig_"), system=system, action=SIGNOFF_ACTION,
             requester=requester, requirements=[ApprovalRequirement(SIGNOFF_ACTION, roles, 1, None)],
-            reasons=[why], request=request,
-            inputs_digest="sha256:" + hashlib.sha256(canonical_json(request)).hexdigest(),
+            reasons=[why], request=request, inputs_digest=digest,
         )  # fmt: skip
 
     def admit(
@@ -258,16 +319,29 @@ class Gates:
         justification: str | None = None,
     ) -> Admission:
         """Check a promotion of ``version`` to ``alias`` by ``actor`` against the
-        gates (what :meth:`Models.promote` calls): the latest stored report of the
-        version under the current gate set if it passed, else a fresh run without
-        evaluation data; the sign-off is judged now, for this promoter.
+        gates (what :meth:`Models.promote` calls).
+
+        The report is the latest stored one of the version under the current gate
+        set; when there is none, or it failed on registered metrics, the gates run
+        again on the registered metrics. A report built from evaluation data is never
+        re-run here: only a run with new evaluation data replaces it. The sign-off is
+        judged now, for this promoter and this alias, and used up when admitted.
+
+        An override is an act of the overriding person: ``override_by`` and a
+        ``justification`` without an override approval open one (action
+        ``gates.override``, for the gate set's ``override_roles``, bound to the
+        version, alias, gate digest, justification and failing gates) and raise
+        :class:`ApprovalRequired`; once ``override_by`` approved it, promote again
+        with its id as ``approval_id``: it is used up and the promoter records a
+        ``gates.overridden`` entry naming the approver and the approval.
 
         Raises:
             GateFailed: a gate failed and there is no (valid) override.
-            ApprovalRequired: only the sign-off is missing: a sign-off approval was
-                requested (its id is ``approval_id``).
-            InvalidInput: an override without a justification, or by someone who may
-                not override.
+            ApprovalRequired: only the sign-off is missing (a sign-off approval was
+                requested), or an override needs its approver (an override approval
+                was requested, or the one given is still open): ``approval_id``.
+            InvalidInput: an override without a justification, by someone who may not
+                override, or with an approval that does not match it.
         """
         if justification is not None and override_by is None:
             raise InvalidInput("a justification overrides gates only with an override approver")
@@ -278,9 +352,14 @@ class Gates:
             self._check_override(gates, actor, override_by, justification)
         v = self._t.models.get(system, version)
         signoff = signoff_result(self._t, system, version, gates.spec.signoff, approval_id, actor,
-                                 at_promotion=True)  # fmt: skip
+                                 at_promotion=True, gates=gates, alias=alias)  # fmt: skip
         report = self.report(system, version, gates.version)
-        if report is None or any(r.passed is False for r in report.results if r.kind != "signoff"):
+        stale = (
+            report is not None
+            and report.evaluation is None
+            and any(r.passed is False for r in report.results if r.kind != "signoff")
+        )  # a failing report on registered metrics may pass now (drift, baseline)
+        if report is None or stale:
             results = [*self._judge(gates, v, None, strict=False), signoff]
             report = self._record(gates, v, results, actor, None)
         failing = [r for r in report.results if r.kind != "signoff" and r.passed is False]
@@ -289,9 +368,13 @@ class Gates:
             "gate_version": gates.version, "gate_digest": gates.digest,
             "report": report.ledger_index, "passed": not failing, "signoff": signoff.to_dict(),
         }  # fmt: skip
-        # A gate sign-off approval is not the pipeline's to consume: it never sees it.
-        pipeline_approval = None if self._is_signoff(approval_id) else approval_id
+        # A gate approval (sign-off, override) is not the pipeline's to consume: it never
+        # sees it; the gates use it up here.
+        gate_approval = self._gate_action(approval_id)
+        pipeline_approval = None if gate_approval else approval_id
         if not failing:
+            if gate_approval == SIGNOFF_ACTION and signoff.source:
+                self._use_signoff(gates, alias, version, str(approval_id))
             return Admission(evidence, pipeline_approval)
         if override_by is None:
             if failing == [signoff] and approval_id is None:
@@ -302,8 +385,19 @@ class Gates:
                     "again with its id", None, asked.id,
                 )  # fmt: skip
             raise GateFailed(_refusal(system, version, alias, gates, failing), failing, report)
-        evidence["override"] = self._override(gates, report, alias, failing, actor, override_by,
-                                              justification or "")  # fmt: skip
+        why = justification or ""
+        request, digest = _override_request(alias, version, gates, override_by, why, failing)
+        if gate_approval != OVERRIDE_ACTION:
+            asked = self._request_override(gates, version, actor, request, digest, failing)
+            raise ApprovalRequired(
+                f"overriding the failing gates of version {version} of {system} for {alias} "
+                f"({', '.join(r.name for r in failing)}) is {override_by}'s act: approval "
+                f"{asked.id} was requested; once {override_by} approved it, promote again with "
+                "its id (and the same override approver and justification)", None, asked.id,
+            )  # fmt: skip
+        approver = self._use_override(gates, str(approval_id), actor, override_by, request, digest)
+        evidence["override"] = self._override(gates, report, alias, failing, actor, approver,
+                                              why, str(approval_id))  # fmt: skip
         return Admission(evidence, pipeline_approval)
 
     # -- internals ---------------------------------------------------------------------
@@ -320,13 +414,15 @@ class Gates:
             results.append(drift_result(self._t, v.system, spec.drift))
         return results
 
-    def _is_signoff(self, approval_id: str | None) -> bool:
+    def _gate_action(self, approval_id: str | None) -> str | None:
+        """The gate action (sign-off, override) ``approval_id`` is for, else None."""
         if approval_id is None:
-            return False
+            return None
         try:
-            return self._t.approvals.get(approval_id).action == SIGNOFF_ACTION
+            action = self._t.approvals.get(approval_id).action
         except NotFound:
-            return False
+            return None
+        return action if action in (SIGNOFF_ACTION, OVERRIDE_ACTION) else None
 
     def _baseline(self, system: str) -> Callable[[str | int], ModelVersion | None]:
         def find(which: str | int) -> ModelVersion | None:
@@ -376,19 +472,106 @@ class Gates:
             raise InvalidInput(f"{override_by!r} may not override gates: needs one of the "
                                f"roles {roles} (the gate set's override_roles)")  # fmt: skip
 
+    def _request_override(
+        self, gates: GateSet, version: int, promoter: str, request: dict[str, Any],
+        digest: str, failing: builtins.list[GateResult],
+    ) -> Approval:  # fmt: skip
+        from tether.policy import ApprovalRequirement
+
+        args = request["action"]["args"]
+        why = (f"override failing gates ({', '.join(r.name for r in failing)}) to promote "
+               f"version {version} of {gates.system} to {args['alias']}, named approver "
+               f"{args['override_by']}: {args['justification']}")  # fmt: skip
+        need = ApprovalRequirement(OVERRIDE_ACTION, tuple(gates.spec.override_roles), 1, None)
+        return self._t.approvals.request(
+            decision_id=new_id("ovr_"), system=gates.system, action=OVERRIDE_ACTION,
+            requester=promoter, requirements=[need], reasons=[why], request=request,
+            inputs_digest=digest,
+        )  # fmt: skip
+
+    def _use_override(
+        self, gates: GateSet, approval_id: str, promoter: str, override_by: str,
+        request: dict[str, Any], digest: str,
+    ) -> str:  # fmt: skip
+        """Check the override approval is ``override_by``'s approval of this override
+        and use it up (once); return the approver."""
+        a = self._t.approvals.get(approval_id)
+        if a.open:
+            raise ApprovalRequired(
+                f"override approval {approval_id} is {a.state}: {override_by} has not approved "
+                "it yet", None, approval_id,
+            )  # fmt: skip
+        if a.state == "consumed":
+            raise InvalidInput(f"override approval {approval_id} was already used; ask again")
+        if a.state not in ("approved", "overridden"):
+            raise InvalidInput(f"override approval {approval_id} is {a.state}, not approved")
+        if a.system != gates.system or a.requester != promoter:
+            raise InvalidInput(f"override approval {approval_id} was asked by {a.requester} for "
+                               f"{a.system}, not by {promoter} for {gates.system}")  # fmt: skip
+        if a.requirements.get("digest") != digest:
+            raise InvalidInput(_override_mismatch(approval_id, a.request, request))
+        if a.state == "overridden":
+            approvers = [self._t.ledger.get(a.ledger_index).actor]
+        else:
+            approvers = [v["approver"] for v in a.votes if v["vote"] == "approve"]
+        if override_by not in approvers:
+            raise InvalidInput(f"override approval {approval_id} was approved by "
+                               f"{', '.join(approvers)}, not by the named override approver "
+                               f"{override_by!r}: the override is theirs to approve")  # fmt: skip
+        self._t.approvals.consume(approval_id, gates.system, OVERRIDE_ACTION, promoter, digest,
+                                  [OVERRIDE_ACTION])  # fmt: skip
+        return override_by
+
+    def _use_signoff(self, gates: GateSet, alias: str, version: int, approval_id: str) -> None:
+        """Use a gate sign-off up: one sign-off, one promotion."""
+        a = self._t.approvals.get(approval_id)
+        _, digest = signoff_request(alias, version, gates.version, gates.digest)
+        self._t.approvals.consume(approval_id, gates.system, SIGNOFF_ACTION, a.requester, digest,
+                                  [SIGNOFF_ACTION])  # fmt: skip
+
     def _override(
         self, gates: GateSet, report: GateReport, alias: str, failing: builtins.list[GateResult],
-        promoter: str, approver: str, justification: str,
+        promoter: str, approver: str, justification: str, approval_id: str,
     ) -> int:  # fmt: skip
         payload = {
             "system": gates.system, "version": report.version, "alias": alias,
             "gate_version": gates.version, "gate_digest": gates.digest,
             "report": report.ledger_index, "failing": [r.to_dict() for r in failing],
             "promoter": promoter, "approver": approver, "justification": justification,
+            "approval": approval_id,
         }  # fmt: skip
-        entry = self._t.ledger.append("gates.overridden", approver, payload,
+        # Recorded by the promoter, who acts now; the approver acted in the approval.
+        entry = self._t.ledger.append("gates.overridden", promoter, payload,
                                       subject=f"system/{gates.system}/gates")  # fmt: skip
         return entry.index
+
+
+def _override_request(
+    alias: str, version: int, gates: GateSet, override_by: str, justification: str,
+    failing: builtins.list[GateResult],
+) -> tuple[dict[str, Any], str]:  # fmt: skip
+    """The override approval's request and its digest: what the approver approves.
+    The sign-off is left out of the failing gates (an override covers it: its
+    approver is a second person), so using the override approval as ``approval_id``
+    does not change what is bound."""
+    bound = [{"name": r.name, "value": r.value, "threshold": r.threshold}
+             for r in failing if r.kind != "signoff"]  # fmt: skip
+    args = {"alias": alias, "version": version, "override_by": override_by,
+            "justification": justification}  # fmt: skip
+    context = {"gate_version": gates.version, "gate_digest": gates.digest, "failing": bound}
+    request = {"action": {"args": args}, "context": context}
+    return request, "sha256:" + hashlib.sha256(canonical_json(request)).hexdigest()
+
+
+def _override_mismatch(approval_id: str, was: Mapping[str, Any], now: Mapping[str, Any]) -> str:
+    def flat(r: Mapping[str, Any]) -> dict[str, Any]:
+        return {**((r.get("action") or {}).get("args") or {}), **(r.get("context") or {})}
+
+    old, new = flat(was), flat(now)
+    differ = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+    return (f"override approval {approval_id} approved another override ({', '.join(differ)} "
+            "differ): promote with the same version, alias, approver and justification under "
+            "the same gate set and failing gates, or ask again")  # fmt: skip
 
 
 def _refusal(

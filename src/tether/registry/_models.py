@@ -22,8 +22,11 @@ import builtins
 import functools
 import hashlib
 import io
+import shutil
 import subprocess
+import tempfile
 import threading
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -325,10 +328,12 @@ class Models:
         When the system's gate set guards ``alias``, the version must pass its gates
         first (:meth:`tether.registry.Gates.admit`): the latest stored passing report,
         else a fresh run; the sign-off is ``approval_id`` (the move's own approval or
-        one from ``Gates.request_signoff``). ``override_by`` (a person other than
-        ``actor`` with an override role) and a ``justification`` promote despite
-        failing gates (a ``gates.overridden`` entry). The gates' verdict is recorded in
-        the move's evidence under ``gates``.
+        one from ``Gates.request_signoff``). To promote despite failing gates, name
+        ``override_by`` (a person other than ``actor`` with an override role) and a
+        ``justification``: the first call opens an override approval and raises
+        ``ApprovalRequired`` with its id; once that person approved it, call again with
+        ``approval_id=`` and the same arguments (a ``gates.overridden`` entry, used
+        once). The gates' verdict is recorded in the move's evidence under ``gates``.
 
         Raises:
             GateFailed: a gate failed and there is no override.
@@ -546,9 +551,7 @@ def load_artifact(uri: str, digest: str) -> Any:
     scheme = urlparse(uri).scheme
     if scheme in _LOADERS:
         fetch, deserialize = _LOADERS[scheme]
-        path = fetch(uri)
-        _check_digest(artifact_digest(path), digest, uri)
-        return deserialize(path)
+        return _load_private_copy(fetch(uri), digest, uri, deserialize)
     if scheme not in ("file", ""):
         raise NotFound(
             f"no loader for {uri!r}: register one with tether.registry.register_loader "
@@ -565,6 +568,37 @@ def load_artifact(uri: str, digest: str) -> Any:
     import joblib
 
     return joblib.load(io.BytesIO(blob))
+
+
+def _load_private_copy(path: Path, digest: str, uri: str, deserialize: Deserialize) -> Any:
+    """Copy a fetched artifact into a private temporary folder, hash the copy and
+    deserialise the copy: what is checked is what is loaded, whatever happens to the
+    fetched files meanwhile (a loader's cache, a shared folder).
+
+    The copy lives as long as the model object (some libraries read their files
+    lazily, after ``deserialize`` returns); it is removed when the object is
+    collected, at exit, or at once when the object cannot be tracked or loading fails.
+    """
+    source = Path(path)
+    if not source.exists():
+        raise NotFound(f"artifact {source} of {uri} does not exist")
+    private = Path(tempfile.mkdtemp(prefix="tether-model-"))  # mode 0700: ours alone
+    try:
+        copy = private / (source.name or "artifact")
+        if source.is_dir():
+            shutil.copytree(source, copy, symlinks=False)  # links are copied as their files
+        else:
+            shutil.copyfile(source, copy)
+        _check_digest(artifact_digest(copy), digest, uri)
+        model = deserialize(copy)
+    except BaseException:
+        shutil.rmtree(private, ignore_errors=True)
+        raise
+    try:
+        weakref.finalize(model, shutil.rmtree, str(private), True)
+    except TypeError:  # not weakly referable (str, int, ...): nothing can read lazily
+        shutil.rmtree(private, ignore_errors=True)
+    return model
 
 
 def _check_digest(actual: str, expected: str, uri: str) -> None:
