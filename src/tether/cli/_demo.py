@@ -14,7 +14,6 @@ from rich.console import Console
 from rich.panel import Panel
 from rich.table import Table
 
-from tether.cli._demo_governance import governed_decisions
 from tether.core import Tether
 from tether.ledger import verify_ledger, verify_receipt
 from tether.ledger._note import load_verifier
@@ -63,6 +62,9 @@ def demo(
     with Tether.init(settings) as t:
         console.rule("[bold]tether demo 1/2: every action through one pipeline")
         console.print(f"home [cyan]{home}[/], log [cyan]{t.ledger.origin}[/]")
+        # imported here: it trains models (scikit-learn), which other commands never need
+        from tether.cli._demo_governance import governed_decisions
+
         governed_decisions(t, console, applications=40)
         console.rule("[bold]tether demo 2/2: the tamper-evident decision ledger")
         start = time.perf_counter()
