@@ -10,8 +10,20 @@ from fastapi import FastAPI
 from tether.core import Tether
 from tether.server._errors import install_error_handlers
 from tether.server._limits import BodyLimit
+from tether.server._metrics import Metrics
 from tether.server._tokens import Tokens
-from tether.server.routes import approvals, breakers, decisions, health
+from tether.server.routes import (
+    approvals,
+    breakers,
+    decisions,
+    health,
+    ledger,
+    metrics,
+    models,
+    outcomes,
+    policies,
+    signals,
+)
 
 __all__ = ["create_app"]
 
@@ -49,7 +61,11 @@ def create_app(
     )
     app.state.tether = tether
     app.state.tokens = Tokens(tether)
-    for module in (health, decisions, approvals, breakers):
+    app.state.metrics = Metrics(tether).install()
+    for module in (
+        health, decisions, approvals, breakers, metrics,
+        outcomes, models, signals, ledger, policies,
+    ):  # fmt: skip
         app.include_router(module.router)
     install_error_handlers(app)
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)

@@ -18,7 +18,9 @@ The most specific class wins (``RateLimited`` before ``ActionDenied``)::
     StoreError, SchemaVersionError              503  the database cannot serve us
     ConfigurationError, any other exception     500  details logged, never returned
 
-Every error body is ``{"error": {"type": ..., "message": ..., "hint": ...}}``.
+Every error body is ``{"error": {"type": ..., "message": ..., "hint": ...}}``, plus
+``approval_id`` for ``ApprovalRequired`` (the approval to poll, then send back) and
+``problems`` (one line each) for ``PolicyError``.
 """
 
 from __future__ import annotations
@@ -34,10 +36,12 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tether.errors import (
     ActionDenied,
+    ApprovalRequired,
     ConfigurationError,
     Conflict,
     InvalidInput,
     NotFound,
+    PolicyError,
     RateLimited,
     StoreError,
     TetherError,
@@ -119,12 +123,23 @@ def error_response(exc: BaseException) -> JSONResponse:
         body = error_body("InternalError", "internal error", hint)
     else:
         body = error_body(type(exc).__name__, " ".join(str(exc).split()), hint)
+        body["error"].update(_details(exc))
     headers = {}
     if status == 401:
         headers["WWW-Authenticate"] = "Bearer"
     if isinstance(exc, RateLimited):
         headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after)))
     return JSONResponse(body, status_code=status, headers=headers)
+
+
+def _details(exc: BaseException) -> dict[str, Any]:
+    """Fields a client acts on, beside the message: the approval to ask for and poll,
+    every problem of a policy that does not load."""
+    if isinstance(exc, ApprovalRequired) and exc.approval_id:
+        return {"approval_id": exc.approval_id}
+    if isinstance(exc, PolicyError):
+        return {"problems": list(exc.problems)}
+    return {}
 
 
 _HTTP_TYPES = {
