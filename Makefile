@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 DEV    := $(VENV)/.dev-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 PYTEST_ARGS ?=
 
-.PHONY: demo test check bench bench-decide bench-drift bench-lifecycle clean venv
+.PHONY: demo test check bench bench-decide bench-drift bench-lifecycle bench-server clean venv
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +46,9 @@ bench-drift: $(DEV)  ## W3 drift benchmark (tether vs Evidently and whylogs, eac
 
 bench-lifecycle: $(DEV)  ## model lifecycle: governed predict vs the bare model, rollback, explain vs shap
 	$(PY) bench/lifecycle.py
+
+bench-server: $(DEV)  ## tether serve vs a bare FastAPI endpoint over HTTP (loopback), decision feed
+	$(PY) bench/server.py
 
 clean:
 	rm -rf $(VENV) .tether-demo .pytest_cache .mypy_cache .ruff_cache
