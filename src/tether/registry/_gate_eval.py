@@ -99,7 +99,7 @@ def build_evaluation(
         computed[str(name)] = float(value)
     rows = next(iter(sizes.values()), 0)
     parts = {"y": truth, "predictions": pred, "scores": score, **(sens or {})}
-    digest = _digest(parts) if any(v is not None for v in parts.values()) else None
+    digest = content_sha256(parts) if any(v is not None for v in parts.values()) else None
     return Evaluation(rows, truth, pred, score, sens, computed, digest, model_digest)
 
 
@@ -175,7 +175,3 @@ def _metrics(y: np.ndarray, pred: np.ndarray, scores: np.ndarray | None) -> dict
             "r2": float(m.r2_score(y, pred)),
         }
     return {"accuracy": float(np.mean(y.astype(str) == pred.astype(str)))}
-
-
-def _digest(parts: Mapping[str, np.ndarray | None]) -> str:
-    return content_sha256(parts)

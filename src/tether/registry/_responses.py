@@ -39,6 +39,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from tether.errors import ConfigurationError, Conflict, TetherError
 from tether.registry._inventory import _check_name
+from tether.registry._models import artifact_digest
+from tether.store import response_repo as repo
 
 if TYPE_CHECKING:
     from tether.core import Tether
@@ -166,8 +168,6 @@ class Responses:
             self._seen.add(key)
         now = self._t.clock.now().timestamp()
         reason = spec.reason or f"{trigger['kind']} signal ({trigger['severity']}) on {system}"
-        from tether.store import response_repo as repo
-
         try:
             fired = self._t.ledger.append(
                 "response.fired", spec.actor,
@@ -345,8 +345,6 @@ def _run_retrain(
 def _keep(t: Tether, system: str, path: Path) -> Path:
     """Copy a retrained model into the home's ``models/SYSTEM`` folder, named by its
     digest (the temporary file it was written to goes away)."""
-    from tether.registry._models import artifact_digest
-
     folder = t.settings.home / "models" / system
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / f"{artifact_digest(path)[:16]}{path.suffix or '.bin'}"
