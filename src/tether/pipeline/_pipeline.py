@@ -693,7 +693,9 @@ class Pipeline:
         and its row in ``decisions`` (what labels join to)."""
         output = _model_output(a, d)
         now = self._t.clock.now().timestamp()
-        mutation = decision_repo.record(d.id, d.system, d.action, d.outcome, now, output)
+        mutation = decision_repo.record(
+            d.id, d.system, d.action, d.outcome, now, output, d.actor
+        )
         payload = self._payload(a, d, output, convert=convert)
         subject = f"system/{d.system}/action/{d.action}"
         return {"payload": payload, "subject": subject, "mutation": mutation}

@@ -23,17 +23,23 @@ __all__ = [
 ]
 
 _RECORD = (
-    "INSERT INTO decisions (id, ledger_index, system, action, outcome, at, output) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING"
+    "INSERT INTO decisions (id, ledger_index, system, action, outcome, at, output, actor) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING"
 )
 
 
 def record(
-    decision_id: str, system: str, action: str, outcome: str, at: float, output: Any
+    decision_id: str,
+    system: str,
+    action: str,
+    outcome: str,
+    at: float,
+    output: Any,
+    actor: str | None = None,
 ) -> Mutation:
     """Index a decision by id (its ledger entry carries this mutation)."""
     out = None if output is None else orjson.dumps(output).decode()
-    params = (decision_id, ENTRY_INDEX, system, action, outcome, at, out)
+    params = (decision_id, ENTRY_INDEX, system, action, outcome, at, out, actor)
     return Mutation((Statement(_RECORD, params),), batched=True)
 
 

@@ -224,6 +224,7 @@ decisions = Table(
     Column("outcome", String(20), nullable=False),
     Column("at", Float, nullable=False),
     Column("output", Text, nullable=True),  # JSON, for model predictions
+    Column("actor", String(200), nullable=True),  # NULL for decisions before migration 0012
 )
 
 # Ground truth for decisions, joined once whenever it arrives.
