@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 from sqlalchemy import Connection, select
@@ -12,8 +12,10 @@ from tether.store.ledger_repo import ENTRY_INDEX, Mutation, Statement
 from tether.store.tables import decisions, feedback, ledger_entries
 
 __all__ = [
+    "FeedRow",
     "add_labels",
     "entry",
+    "feed",
     "for_ids",
     "known",
     "labelled",
@@ -183,3 +185,56 @@ def labelled_entries(
     ]  # fmt: skip
     rows.reverse()
     return rows
+
+
+class FeedRow(NamedTuple):
+    """One decision of the feed (its record is in the ledger at ``ledger_index``)."""
+
+    id: str
+    ledger_index: int
+    system: str
+    action: str
+    actor: str | None
+    outcome: str
+    at: float
+
+
+def feed(
+    conn: Connection,
+    *,
+    limit: int,
+    before: int | None = None,
+    systems: Sequence[str] | None = None,
+    system: str | None = None,
+    actor: str | None = None,
+    outcome: str | None = None,
+    since: float | None = None,
+    until: float | None = None,
+) -> list[FeedRow]:
+    """Decisions newest first (by ledger index): at most ``limit``, those before ledger
+    index ``before`` (keyset paging: pass the last row's index), optionally only of
+    ``systems`` (a token's or user's scope), of one ``system``, ``actor`` or
+    ``outcome``, and with ``since <= time < until``."""
+    stmt = select(
+        decisions.c.id, decisions.c.ledger_index, decisions.c.system, decisions.c.action,
+        decisions.c.actor, decisions.c.outcome, decisions.c.at,
+    )  # fmt: skip
+    if before is not None:
+        stmt = stmt.where(decisions.c.ledger_index < before)
+    if systems is not None:
+        stmt = stmt.where(decisions.c.system.in_(list(systems)))
+    if system is not None:
+        stmt = stmt.where(decisions.c.system == system)
+    if actor is not None:
+        stmt = stmt.where(decisions.c.actor == actor)
+    if outcome is not None:
+        stmt = stmt.where(decisions.c.outcome == outcome)
+    if since is not None:
+        stmt = stmt.where(decisions.c.at >= since)
+    if until is not None:
+        stmt = stmt.where(decisions.c.at < until)
+    stmt = stmt.order_by(decisions.c.ledger_index.desc()).limit(limit)
+    return [
+        FeedRow(str(i), int(x), str(s), str(a), None if p is None else str(p), str(o), float(t))
+        for i, x, s, a, p, o, t in conn.execute(stmt)
+    ]
