@@ -6,12 +6,15 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 
 from tether.core import Tether
 from tether.server._errors import install_error_handlers
 from tether.server._limits import BodyLimit
 from tether.server._metrics import Metrics
 from tether.server._tokens import Tokens
+from tether.server.console import STATIC
+from tether.server.console import routers as console_routers
 from tether.server.routes import (
     approvals,
     breakers,
@@ -67,6 +70,9 @@ def create_app(
         outcomes, models, signals, ledger, policies,
     ):  # fmt: skip
         app.include_router(module.router)
+    for router in console_routers:
+        app.include_router(router)
+    app.mount("/console/static", StaticFiles(directory=STATIC), name="console-static")
     install_error_handlers(app)
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
     return app

@@ -1,0 +1,9 @@
+"""Console pages: auth (being built)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/console", include_in_schema=False)
