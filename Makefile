@@ -22,8 +22,10 @@ $(DEV): $(VENV)/bin/python pyproject.toml
 
 venv: $(STAMP)
 
-demo: $(STAMP)  ## run tether's main job end to end on a fresh SQLite home
-	$(VENV)/bin/tether demo --home .tether-demo --fresh
+SERVE ?= 1
+
+demo: $(STAMP)  ## run tether's main job end to end on a fresh SQLite home, then serve the console (SERVE=0: don't)
+	$(VENV)/bin/tether demo --home .tether-demo --fresh $(if $(filter 1,$(SERVE)),--serve,--no-serve)
 
 test: $(DEV)  ## run the whole test suite (PostgreSQL too when TETHER_TEST_POSTGRES_URL is set)
 	$(PY) -m pytest -n 2 $(PYTEST_ARGS)

@@ -3,9 +3,11 @@ FastAPI endpoint, side by side in the same run; and the console's decision feed.
 
 1. A real ``tether serve`` (uvicorn, 1 worker, SQLite home in a temporary directory, the
    default durability: a decision is answered once its ledger record is committed) and a
-   bare FastAPI app with one ``POST /v1/decisions`` that returns a constant JSON (a
-   synchronous ``def`` endpoint, like tether's), run by uvicorn in its own process the
-   same way (``uvicorn.run``, 1 worker, ``log_level="info"``, access log on). Both are
+   bare FastAPI app with one ``POST /v1/decisions`` that returns a constant JSON (an
+   ``async def`` endpoint like tether's; ``--bare-endpoint sync`` makes it a ``def``,
+   which FastAPI runs in its thread pool, as the first runs of this script did), run by
+   uvicorn in its own process the same way (``uvicorn.run``, 1 worker,
+   ``log_level="info"``, access log on). Both are
    driven by the same load generator: ``--concurrency`` (16) threads in this process,
    each with its own keep-alive ``http.client.HTTPConnection``, sending the same JSON
    body with the same bearer token. Rounds alternate (bare first on even rounds, tether
@@ -122,14 +124,16 @@ DEFINITIONS = {
         "requests; median over rounds."
     ),
     "tether": (
-        "tether serve --workers 1 (uvicorn, log_level info), SQLite home, default "
-        "durability (answer after the ledger commit); a service token; a policy that "
+        "tether serve --workers options.workers (uvicorn, log_level info), SQLite home, "
+        "default durability (answer after the ledger commit); a service token; a policy that "
         "allows the action. Each answer is checked: 200, outcome allowed, a ledger index."
     ),
     "bare": (
-        "FastAPI app with one synchronous `def` POST /v1/decisions returning a constant "
-        "dict of the same shape (body not parsed, no auth), uvicorn.run(app, workers=1, "
-        "log_level='info') in its own process."
+        "FastAPI app with one POST /v1/decisions returning a constant dict of the same "
+        "shape (body not parsed, no auth), an `async def` endpoint (or a `def` with "
+        "--bare-endpoint sync: see options.bare_endpoint), served like tether's: "
+        "uvicorn.run(app factory, workers=options.workers, log_level='info') in its own "
+        "process."
     ),
 }
 
@@ -184,8 +188,16 @@ class Server:
         raise RuntimeError(f"{self.name} not ready in {READY_WITHIN}s ({last}):\n{self.output()}")
 
     def cpu_seconds(self) -> float:
-        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        """utime + stime of the server and its worker processes (``--workers`` > 1)."""
+        ticks = 0
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:  # the process ended meanwhile
+                continue
+            if stat.parent.name == str(self.proc.pid) or fields[1] == str(self.proc.pid):
+                ticks += int(fields[11]) + int(fields[12])
+        return ticks / os.sysconf("SC_CLK_TCK")
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -220,35 +232,68 @@ def prepare_home(home: Path) -> str:
         return Tokens(t).create(ACTOR, "service", by="admin")[1]
 
 
-def start_tether(home: Path, workdir: Path) -> Server:
+def start_tether(home: Path, workdir: Path, workers: int) -> Server:
     port = free_port()
     argv = [*TETHER_CLI, "--home", str(home), "serve", "--host", "127.0.0.1",
-            "--port", str(port), "--workers", "1"]  # fmt: skip
+            "--port", str(port), "--workers", str(workers)]  # fmt: skip
     return _spawn("tether", argv, workdir, port)
 
 
-def start_bare(workdir: Path) -> Server:
+def start_bare(workdir: Path, style: str, workers: int) -> Server:
     port = free_port()
-    argv = [sys.executable, str(Path(__file__).resolve()), "--_bare", str(port)]
+    argv = [sys.executable, str(Path(__file__).resolve()), "--_bare", str(port),
+            "--bare-endpoint", style, "--workers", str(workers)]  # fmt: skip
     return _spawn("bare", argv, workdir, port)
 
 
-def bare_child(port: int) -> int:
-    """The anchor: a FastAPI app with one POST endpoint returning a constant."""
-    import uvicorn
+_BARE_STYLE = "TETHER_BENCH_BARE_ENDPOINT"
+
+
+def bare_app() -> Any:
+    """The anchor: a FastAPI app with one POST endpoint returning a constant, written
+    as an ``async def`` (like tether's) or a ``def`` (run in the thread pool)."""
     from fastapi import FastAPI
 
     app = FastAPI()
 
-    @app.post("/v1/decisions")
-    def decide() -> dict[str, Any]:
-        return CONSTANT
+    if os.environ.get(_BARE_STYLE, "async") == "async":
+
+        @app.post("/v1/decisions")
+        async def decide() -> dict[str, Any]:
+            return CONSTANT
+
+    else:
+
+        @app.post("/v1/decisions")
+        def decide_sync() -> dict[str, Any]:
+            return CONSTANT
 
     @app.get("/healthz")
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    uvicorn.run(app, host="127.0.0.1", port=port, workers=1, log_level="info")
+    return app
+
+
+def bare_child(port: int, style: str, workers: int) -> int:
+    """Serve :func:`bare_app` as ``tether serve`` serves its app: uvicorn, an app
+    factory, and with several workers a listening socket re-wrapped as TCP (see
+    ``tether.cli._serve._as_tcp``: without it every keep-alive response waits ~40 ms
+    for a delayed ACK)."""
+    import uvicorn
+    from uvicorn.supervisors import Multiprocess
+
+    from tether.cli._serve import _as_tcp
+
+    os.environ[_BARE_STYLE] = style
+    sys.path.insert(0, str(BENCH))  # "server:bare_app" (spawned workers inherit sys.path)
+    options: dict[str, Any] = {"factory": True, "host": "127.0.0.1", "port": port,
+                               "log_level": "info"}  # fmt: skip
+    if workers == 1:
+        uvicorn.run("server:bare_app", **options)
+        return 0
+    config = uvicorn.Config("server:bare_app", workers=workers, **options)
+    Multiprocess(config, sockets=[_as_tcp(config.bind_socket())]).run()
     return 0
 
 
@@ -420,7 +465,8 @@ def render(result: dict[str, Any], args: argparse.Namespace, console: Console) -
     h = result["http"]
     s = h["summary"]
     table = Table(
-        title=f"tether serve vs bare FastAPI, POST /v1/decisions, {args.concurrency} keep-alive "
+        title=f"tether serve vs bare FastAPI ({args.bare_endpoint} endpoint), "
+        f"POST /v1/decisions, {args.workers} worker(s) each, {args.concurrency} keep-alive "
         f"connections, {args.rounds} rounds x {args.requests:,} requests per server"
     )
     for col in ("metric", "tether (durable)", "bare FastAPI", "tether / bare", "target"):
@@ -456,13 +502,20 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "FastAPI endpoint, same client, same run; decision feed (not built)."
     )
     p.add_argument("--quick", action="store_true", help="smoke run, about a minute")
-    p.add_argument("--rounds", type=int, default=None, help="alternating rounds (default 6)")
+    p.add_argument("--rounds", type=int, default=None, help="alternating rounds (default 10)")
     p.add_argument(
-        "--requests", type=int, default=None, help="timed requests per server per round (4,000)"
+        "--requests", type=int, default=None, help="timed requests per server per round (3,000)"
     )
     p.add_argument("--concurrency", type=int, default=16, help="client connections (16)")
     p.add_argument(
         "--warmup", type=int, default=None, help="untimed requests per connection per round (5)"
+    )
+    p.add_argument(
+        "--bare-endpoint", choices=("async", "sync"), default="async",
+        help="the anchor's endpoint: 'async def' (like tether's, the default) or 'def'",
+    )  # fmt: skip
+    p.add_argument(
+        "--workers", type=int, default=1, help="uvicorn worker processes of each server (1)"
     )
     p.add_argument("--workdir", default=None, help="where the temporary home goes")
     p.add_argument("--keep", action="store_true", help="keep the temporary home and logs")
@@ -471,8 +524,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--_bare", type=int, default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     defaults = {
-        "rounds": 4 if args.quick else 6,
-        "requests": 1_500 if args.quick else 4_000,
+        "rounds": 4 if args.quick else 10,
+        "requests": 1_500 if args.quick else 3_000,
         "warmup": 3 if args.quick else 5,
     }
     for key, value in defaults.items():
@@ -506,7 +559,7 @@ def _versions(names: Sequence[str]) -> dict[str, str]:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args._bare is not None:
-        return bare_child(args._bare)
+        return bare_child(args._bare, args.bare_endpoint, args.workers)
     console = Console(width=None if sys.stdout.isatty() else 160)
     log = Console(stderr=True, highlight=False, markup=False)
     started = dt.datetime.now(dt.UTC)
@@ -517,7 +570,8 @@ def main(argv: list[str] | None = None) -> int:
     servers: list[Server] = []
     try:
         token = prepare_home(workdir / "home")
-        tether_srv, bare = start_tether(workdir / "home", workdir), start_bare(workdir)
+        tether_srv = start_tether(workdir / "home", workdir, args.workers)
+        bare = start_bare(workdir, args.bare_endpoint, args.workers)
         servers += [tether_srv, bare]
         ready = {
             "tether_s": tether_srv.wait_ready("/readyz"),

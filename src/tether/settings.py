@@ -116,6 +116,12 @@ class Settings(BaseSettings):
         ge=0,
         description="How long a SQLite writer waits for another process's write lock.",
     )
+    otel: bool = Field(
+        default=False,
+        description="tether serve: emit an OpenTelemetry span per decision through the "
+        "global tracer provider your OpenTelemetry SDK set-up configures (needs "
+        "tether[otel]; tether configures no exporter). See docs/telemetry.md.",
+    )
 
     @field_validator("home", mode="after")
     @classmethod

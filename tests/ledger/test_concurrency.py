@@ -190,3 +190,20 @@ def test_sigkill_loses_no_returned_append(make_tether: Callable[..., Tether], th
         assert report.ok, report.summary()
         # The log keeps working after the crash.
         assert reopened.ledger.append("decision", "bot", {}).index == size
+
+
+def test_an_append_whose_event_loop_stopped_is_still_written(
+    make_tether: Callable[..., Tether],
+) -> None:
+    # The writer is woken after the event loop's pass (call_soon); a loop stopped and
+    # closed before that leaves the entry queued with nobody leading: flush leads it.
+    t = make_tether()
+    loop = asyncio.new_event_loop()
+    task = loop.create_task(t.ledger.append_async("decision", "bot", {"x": 1}))
+    loop.call_soon(loop.stop)  # runs right after the task queued its entry
+    loop.run_forever()
+    loop.close()
+    assert not task.done()
+    t.ledger.flush()
+    assert t.ledger.append("decision", "bot", {"x": 2}).index == 1
+    assert [e.payload for e in t.ledger.iter_entries()] == [{"x": 1}, {"x": 2}]

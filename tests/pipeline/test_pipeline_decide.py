@@ -17,6 +17,7 @@ from tether import (
     Tether,
 )
 from tether.ledger import verify_ledger
+from tether.pipeline import Decision
 from tether.pipeline.guardrails import Email, PaymentCard, Range
 from tether.testing import FrozenClock
 
@@ -445,3 +446,22 @@ def test_a_shared_rate_limit_is_one_bucket_for_every_process(
                              inputs={"customer": "c"}).outcome == "allowed"  # fmt: skip
     finally:
         second.close()
+
+
+def test_a_failing_monitor_is_reported_once_and_never_breaks_decisions(
+    gov: Tether, caplog: pytest.LogCaptureFixture
+) -> None:
+    seen: list[str] = []
+
+    def broken(d: Decision) -> None:
+        raise RuntimeError("exporter down")
+
+    gov.pipeline.monitors.extend([broken, lambda d: seen.append(d.id)])
+    with caplog.at_level("WARNING", logger="tether.pipeline"):
+        made = [gov.decide("support-bot", "read_customer", actor="agent:support",
+                           inputs={"customer": "c1"}) for _ in range(3)]  # fmt: skip
+    assert [d.outcome for d in made] == ["allowed"] * 3
+    assert seen == [d.id for d in made]  # the monitor after the broken one still ran
+    failures = [r for r in caplog.records if "decision monitor" in r.getMessage()]
+    assert len(failures) == 1
+    assert failures[0].exc_info is not None

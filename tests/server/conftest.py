@@ -50,7 +50,14 @@ class Api:
 
 def governed(t: Tether) -> Tether:
     setup_governance(t)
-    t.actors.register("user:own", kind="human", roles=["finance_lead"], actor="admin")
+    # user:own owns both systems through its teams (their registered owners are teams);
+    # user:lea may approve every tier but "prohibited" (per-system authorisation).
+    t.actors.register("user:own", kind="human", roles=["finance_lead", "credit", "support"],
+                      actor="admin")  # fmt: skip
+    every_tier = {"approve_tiers": ["minimal", "limited", "high"]}
+    for person, roles in (("user:lea", ["finance_lead"]), ("user:max", ["finance_lead"]),
+                          ("user:cfo", ["cfo"])):  # fmt: skip
+        t.actors.register(person, kind="human", roles=roles, actor="admin", attributes=every_tier)
     t.actors.register("user:aud", kind="human", roles=["auditor"], actor="admin")
     t.actors.register("user:ops", kind="human", roles=["operator"], actor="admin")
     return t

@@ -15,6 +15,7 @@ from .conftest import ACTORS, Api
 
 ROLES = tuple(ACTORS)
 ALL = set(ROLES)
+LISTS = ("inbox", "list breakers", "feed")  # filtered to the token's systems, not refused
 
 
 def _endpoints(api: Api) -> dict[str, tuple[str, str, dict[str, Any] | None, set[str]]]:
@@ -27,12 +28,21 @@ def _endpoints(api: Api) -> dict[str, tuple[str, str, dict[str, Any] | None, set
                    {"system": "loan-model", "action": "predict", "inputs": {"income": 1.0}},
                    {"admin", "service", "agent"}),
         "read decision": ("GET", f"/v1/decisions/{d.id}", None, ALL),
+        "feed": ("GET", "/v1/decisions", None, ALL),
         "inbox": ("GET", "/v1/approvals", None, {"admin", "auditor", "owner", "approver"}),
         "read approval": ("GET", f"/v1/approvals/{d.approval_id}", None,
                           {"admin", "auditor", "owner", "approver"}),
         "list breakers": ("GET", "/v1/breakers", None, {"admin", "auditor", "owner", "operator"}),
         "trip": ("POST", "/v1/breakers/system:loan-model/trip", {"reason": "matrix"},
                  {"admin", "owner", "operator"}),
+        "override": ("POST", f"/v1/approvals/{d.approval_id}/override",
+                     {"justification": "the matrix says so"}, {"admin", "owner", "approver"}),
+        "promote": ("POST", "/v1/systems/loan-model/promote", {"version": 1, "reason": "m"},
+                    {"admin", "owner"}),
+        "rollback": ("POST", "/v1/systems/loan-model/rollback", {"reason": "m"},
+                     {"admin", "owner"}),
+        "replay": ("POST", "/v1/policies/replay", {"text": "policy: p\nrules: []\n"},
+                   {"admin", "owner", "auditor"}),
     }  # fmt: skip
 
 
@@ -80,7 +90,7 @@ def test_a_token_for_another_system_is_403(api: Api) -> None:
     for name, (method, path, body, admitted) in _endpoints(api).items():
         for role in admitted:
             response = api.call(method, path, other[role], json=body)
-            if name in ("inbox", "list breakers"):  # lists are filtered, not refused
+            if name in LISTS:  # lists are filtered, not refused
                 assert (response.status_code, response.json()["items"]) == (200, []), name
             else:
                 assert response.status_code == 403, (name, role, response.json())
@@ -92,3 +102,117 @@ def test_a_scoped_token_works_on_its_system(api: Api) -> None:
     body = {"system": "loan-model", "action": "predict", "inputs": {"income": 1.0}}
     response = api.call("POST", "/v1/decisions", secret, json=body)
     assert (response.status_code, response.json()["outcome"]) == (200, "allowed")
+
+
+# -- per-system authorisation (server/_access.py) -----------------------------------------
+
+
+def _approval(api: Api) -> str:
+    d = api.t.decide("support-bot", "refund", actor="agent:support", inputs={"amount": 5000.0},
+                     context={"limit": 10**6})  # fmt: skip
+    assert d.approval_id is not None
+    return d.approval_id
+
+
+def _refused(api: Api, method: str, path: str, secret: str, body: Any, fragment: str) -> None:
+    size = api.t.ledger.size
+    response = api.call(method, path, secret, json=body)
+    assert (response.status_code, response.json()["error"]["type"]) == (403, "Forbidden"), (
+        path, response.json()
+    )  # fmt: skip
+    assert fragment in response.json()["error"]["message"], response.json()
+    assert api.t.ledger.size == size
+
+
+def _changes(aid: str) -> list[tuple[str, str, dict[str, Any]]]:
+    """What an owner token may do to a system it owns: (method, path, body)."""
+    return [
+        ("POST", f"/v1/approvals/{aid}/approve", {"comment": "ok"}),
+        ("POST", f"/v1/approvals/{aid}/reject", {"comment": "no"}),
+        ("POST", f"/v1/approvals/{aid}/override", {"justification": "an owner says so"}),
+        ("POST", "/v1/breakers/system:support-bot/trip", {"reason": "stop"}),
+        ("POST", "/v1/breakers/action:support-bot/refund/reset", {"reason": "go"}),
+        ("POST", "/v1/systems/support-bot/promote", {"version": 1, "reason": "r"}),
+        ("POST", "/v1/systems/support-bot/rollback", {"reason": "r"}),
+    ]
+
+
+def test_an_owner_token_changes_only_systems_its_actor_owns(api: Api) -> None:
+    aid = _approval(api)  # support-bot, owned by the team "support"
+    api.t.actors.register("user:kim", kind="human", roles=["finance_lead", "credit"],
+                          actor="admin")  # fmt: skip
+    outsider = api.token("user:kim", "owner")
+    for method, path, body in _changes(aid):
+        _refused(api, method, path, outsider, body, "is owned by 'support', not by 'user:kim'")
+    # user:own is in the team "support" (conftest): not refused by authorisation.
+    for method, path, body in _changes(aid):
+        response = api.call(method, path, "owner", json=body)
+        assert response.status_code != 403 or response.json()["error"]["type"] != "Forbidden", (
+            path, response.json()
+        )  # fmt: skip
+
+
+def test_an_owner_by_name_and_an_unregistered_system(api: Api) -> None:
+    api.t.actors.register("user:solo", kind="human", actor="admin")
+    api.t.systems.register("solo-model", kind="model", owner="user:solo", risk_tier="minimal",
+                           actor="admin")  # fmt: skip
+    solo = api.token("user:solo", "owner")
+    trip = api.call("POST", "/v1/breakers/system:solo-model/trip", solo, json={"reason": "mine"})
+    assert (trip.status_code, trip.json()["state"]) == (200, "open")
+    _refused(api, "POST", "/v1/breakers/system:ghost/trip", solo, {"reason": "x"},
+             "system 'ghost' is not registered, so it has no owner")  # fmt: skip
+    _refused(api, "POST", "/v1/breakers/agent:support/trip", "owner", {"reason": "x"},
+             "an owner token changes only systems its actor owns")  # fmt: skip
+
+
+def test_a_scope_narrows_but_never_grants_ownership(api: Api) -> None:
+    aid = _approval(api)
+    api.t.actors.register("user:kim", kind="human", roles=["finance_lead"], actor="admin")
+    scoped = api.token("user:kim", "owner", systems=["support-bot"])
+    _refused(api, "POST", f"/v1/approvals/{aid}/approve", scoped, {}, "is owned by 'support'")
+    narrowed = api.token("user:own", "owner", systems=["loan-model"])
+    _refused(api, "POST", f"/v1/approvals/{aid}/approve", narrowed, {},
+             "the token is scoped to loan-model")  # fmt: skip
+
+
+def test_an_approver_approves_only_its_risk_tiers(api: Api) -> None:
+    aid = _approval(api)  # support-bot is "limited"
+    api.t.actors.register("user:lim", kind="human", roles=["finance_lead"], actor="admin",
+                          attributes={"approve_tiers": ["minimal", "limited"]})  # fmt: skip
+    api.t.actors.register("user:none", kind="human", roles=["finance_lead"], actor="admin")
+    limited, untiered = api.token("user:lim", "approver"), api.token("user:none", "approver")
+    _refused(api, "POST", f"/v1/approvals/{aid}/approve", untiered, {},
+             "'user:none' may approve tiers: none")  # fmt: skip
+    assert api.call("GET", "/v1/approvals", untiered).json()["items"] == []
+    assert [a["id"] for a in api.call("GET", "/v1/approvals", limited).json()["items"]] == [aid]
+    api.t.systems.register("support-bot", kind="agent", owner="support", risk_tier="high",
+                           actor="admin")  # fmt: skip
+    for path, body in (
+        (f"/v1/approvals/{aid}/approve", {}),
+        (f"/v1/approvals/{aid}/reject", {"comment": "no"}),
+        (f"/v1/approvals/{aid}/override", {"justification": "ten chars+"}),
+    ):
+        _refused(api, "POST", path, limited, body,
+                 "system 'support-bot' is risk tier 'high'; 'user:lim' may approve tiers: "
+                 "minimal, limited")  # fmt: skip
+    assert api.call("GET", "/v1/approvals", limited).json()["items"] == []
+    assert api.call("GET", "/v1/approvals", "approver").json()["items"] != []  # lea: all tiers
+
+
+def test_the_service_rules_still_apply_after_authorisation(api: Api) -> None:
+    aid = _approval(api)
+    api.t.actors.register("user:ann", kind="human", roles=["auditor"], actor="admin",
+                          attributes={"approve_tiers": ["limited"]})  # fmt: skip
+    response = api.call("POST", f"/v1/approvals/{aid}/approve", api.token("user:ann", "approver"),
+                        json={})  # fmt: skip
+    assert (response.status_code, response.json()["error"]["type"]) == (422, "InvalidInput")
+    assert "lacks a required role" in response.json()["error"]["message"]
+
+
+def test_an_agent_token_never_approves_rejects_or_overrides(api: Api) -> None:
+    aid = _approval(api)
+    helper = api.token("agent:helper", "agent")  # holds finance_lead, and is an agent
+    for verb, body in (("approve", {}), ("reject", {"comment": "no"}),
+                       ("override", {"justification": "i am an agent"})):  # fmt: skip
+        _refused(api, "POST", f"/v1/approvals/{aid}/{verb}", helper, body, "role 'agent'")
+    assert api.t.approvals.get(aid).state == "pending"

@@ -118,7 +118,7 @@ def test_403_404_422_401_raise_the_sdk_s_classes(
 
 def test_self_approval_is_invalid_input(api: Api, connect: Callable[[str], Client]) -> None:
     api.t.actors.register("user:req", kind="human", roles=["support", "finance_lead"],
-                          actor="admin")  # fmt: skip
+                          attributes={"approve_tiers": ["limited"]}, actor="admin")  # fmt: skip
     d = connect(api.token("user:req", "admin")).decide(
         "support-bot", "refund", inputs=REFUND, context=LIMIT
     )

@@ -68,7 +68,7 @@ def test_require_approval_then_approve_over_http_then_run(api: Api) -> None:
 
 def test_no_self_approval_over_http(api: Api) -> None:
     api.t.actors.register("user:req", kind="human", roles=["support", "finance_lead"],
-                          actor="admin")  # fmt: skip
+                          attributes={"approve_tiers": ["limited"]}, actor="admin")  # fmt: skip
     d = submit(api, api.token("user:req", "admin"), REFUND)
     response = api.call("POST", f"/v1/approvals/{d['approval_id']}/approve",
                         api.token("user:req", "approver"), json={"comment": "mine"})  # fmt: skip
@@ -108,3 +108,25 @@ def test_the_inbox_pages(api: Api) -> None:
         if cursor is None:
             break
     assert sorted(ids) == sorted(seen)
+
+
+def test_an_unusable_approval_is_a_denial_naming_it(api: Api) -> None:
+    aid = submit(api, "agent", REFUND)["approval_id"]  # pending: not approved yet
+    d = submit(api, "agent", {**REFUND, "approval_id": aid})
+    assert (d["outcome"], d["rules"], d["approval_id"]) == (
+        "denied", ["tether:approval-not-usable"], aid,
+    )  # fmt: skip
+    assert api.t.ledger.get(d["ledger_index"]).payload["approval"] == aid
+
+
+def test_the_answer_is_documented_and_matches_its_schema(api: Api) -> None:
+    spec = api.client.get("/openapi.json").json()
+    post = spec["paths"]["/v1/decisions"]["post"]
+    ref = post["responses"]["200"]["content"]["application/json"]["schema"]["$ref"]
+    schema = spec["components"]["schemas"][ref.rsplit("/", 1)[1]]
+    assert post["security"] == [{"HTTPBearer": []}]
+    d = submit(api, "agent", REFUND)
+    assert sorted(d) == sorted(schema["properties"]) == sorted(schema["required"])
+    assert api.call("POST", "/v1/decisions", "agent", json=REFUND).headers["content-type"] == (
+        "application/json"
+    )

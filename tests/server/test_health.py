@@ -53,6 +53,7 @@ def test_openapi_lists_the_endpoints(api: Api) -> None:
         "/v1/approvals/{approval_id}",
         "/v1/approvals/{approval_id}/approve",
         "/v1/approvals/{approval_id}/reject",
+        "/v1/approvals/{approval_id}/override",
         "/v1/breakers",
         "/v1/breakers/{key}/trip",
         "/v1/breakers/{key}/reset",
@@ -73,4 +74,5 @@ def test_openapi_lists_the_endpoints(api: Api) -> None:
         "/v1/policies/current",
         "/v1/policies",
         "/v1/policies/test",
+        "/v1/policies/replay",
     } == set(paths)  # /metrics is Prometheus text, not part of the JSON API document

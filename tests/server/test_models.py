@@ -190,3 +190,33 @@ def test_openapi_lists_the_v1_endpoints_of_outcomes_systems_signals_ledger_polic
         "/v1/policies",
         "/v1/policies/test",
     } <= paths
+
+
+def test_failing_gates_overridden_by_a_named_person_over_http(models: Api) -> None:
+    models.t.gates.set("loan-model", {"metrics": [{"metric": "auc", "min": 0.75}],
+                                      "signoff": {"required": "never"}},
+                       actor="user:root", reason="launch criteria")  # fmt: skip
+    low = models.t.models.register("loan-model", b"low", uri="mem://loan/low", actor="user:own",
+                                   metrics={"auc": 0.6}, code=None)  # fmt: skip
+    body = {"version": low.version, "reason": "hotfix", "override_by": "user:root",
+            "justification": "the old model is leaking PII; auc is secondary"}  # fmt: skip
+    first = models.call("POST", PROMOTE, "owner", json=body)
+    assert error(first) == (403, "ApprovalRequired")
+    aid = first.json()["error"]["approval_id"]
+    voted = models.call("POST", f"/v1/approvals/{aid}/approve", "admin", json={"comment": "ok"})
+    assert voted.status_code == 200, voted.json()
+    moved = models.call("POST", PROMOTE, "owner", json={**body, "approval_id": aid})
+    assert moved.status_code == 200, moved.json()
+    assert (moved.json()["version"], moved.json()["actor"]) == (low.version, "user:own")
+    assert [e.kind for e in models.t.ledger.tail(10)].count("gates.overridden") == 1
+
+
+def test_a_gate_override_needs_its_justification(models: Api) -> None:
+    for extra, message in (({"override_by": "user:root"}, "go together"),
+                           ({"justification": "ten and more"}, "go together"),
+                           ({"override_by": "user:root", "justification": "too short"},
+                            "justification: String should have at least 10")):  # fmt: skip
+        response = models.call("POST", PROMOTE, "owner",
+                               json={"version": 1, "reason": "r", **extra})  # fmt: skip
+        assert response.status_code == 422, response.json()
+        assert message in response.json()["error"]["message"]

@@ -109,3 +109,80 @@ def test_policy_cases_run_without_publishing(api: Api) -> None:
     )
     assert (bad.status_code, bad.json()["error"]["type"]) == (422, "InvalidInput")
     assert size == api.t.ledger.size
+
+
+# -- POST /v1/policies/replay -------------------------------------------------------------
+
+STRICTER = POLICY.replace(
+    "actions: [read_customer, send_email, refund, flaky]", "actions: [send_email, refund, flaky]"
+)
+"""The policy in force, without ``read_customer`` for support: those would be denied."""
+
+
+def _replayable(api: Api, clock: Any) -> list[str]:
+    """Three allowed reads (minutes 0, 1, 2) and one denial by policy (minute 3)."""
+    ids = []
+    for _ in range(3):
+        ids.append(api.t.decide(actor="agent:support", **READ).id)  # type: ignore[arg-type]
+        clock.advance(minutes=1)
+    api.t.decide("support-bot", "refund", actor="svc:scoring", inputs={"amount": 1.0})
+    return ids
+
+
+def test_replay_lists_the_decisions_the_candidate_would_change(api: Api, clock: Any) -> None:
+    ids = _replayable(api, clock)
+    size = api.t.ledger.size
+    response = api.call("POST", "/v1/policies/replay", "auditor", json={"text": STRICTER})
+    body = response.json()
+    assert response.status_code == 200, body
+    assert (body["policy"], body["replayed"], body["changed"], body["truncated"]) == (
+        "test-governance", 4, 3, False
+    )  # fmt: skip
+    assert [c["decision_id"] for c in body["changes"]] == ids
+    first = body["changes"][0]
+    assert (first["system"], first["action"], first["actor"]) == (
+        "support-bot", "read_customer", "agent:support"
+    )  # fmt: skip
+    assert (first["before"], first["after"]["effect"]) == (
+        {"effect": "allow", "rules": ["support-may-act"]}, "deny"
+    )  # fmt: skip
+    assert "3 would change" in body["summary"]
+    assert api.t.ledger.size == size  # a replay writes nothing
+
+
+def test_replay_is_bounded_by_time_and_limit(api: Api, clock: Any) -> None:
+    ids = _replayable(api, clock)
+    ranged = api.call("POST", "/v1/policies/replay", "admin",
+                      json={"text": STRICTER, "since": "2026-01-01T00:01:00Z",
+                            "until": "2026-01-01T01:02:00+01:00"}).json()  # fmt: skip
+    assert ([c["decision_id"] for c in ranged["changes"]], ranged["replayed"]) == ([ids[1]], 1)
+    limited = api.call("POST", "/v1/policies/replay", "owner",
+                       json={"text": STRICTER, "limit": 2}).json()  # fmt: skip
+    assert ([c["decision_id"] for c in limited["changes"]], limited["changed"]) == (ids[:2], 3)
+    assert limited["truncated"] is True
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "message"),
+    [
+        ({"text": "policy: ["}, 422, "policy.yaml:"),
+        ({"text": POLICY, "since": "last week"}, 422, "since 'last week' is not an ISO-8601"),
+        ({"text": POLICY, "until": "2026-01-01T00:00:00"}, 422, "has no UTC offset"),
+        ({"text": POLICY, "since": "2026-01-02T00:00:00Z", "until": "2026-01-01T00:00:00Z"},
+         422, "must be before until"),
+        ({"text": POLICY, "limit": 501}, 422, "limit: Input should be less than or equal"),
+        ({"text": POLICY, "actor": "user:root"}, 422, "actor: unknown field"),
+    ],
+)  # fmt: skip
+def test_replay_refuses_bad_input(
+    api: Api, body: dict[str, Any], status: int, message: str
+) -> None:
+    response = api.call("POST", "/v1/policies/replay", "admin", json=body)
+    assert response.status_code == status, response.json()
+    assert message in response.json()["error"]["message"]
+
+
+def test_replay_needs_an_unscoped_token(api: Api) -> None:
+    scoped = api.token("user:aud", "auditor", systems=["support-bot"])
+    response = api.call("POST", "/v1/policies/replay", scoped, json={"text": POLICY})
+    assert (response.status_code, response.json()["error"]["type"]) == (403, "Forbidden")

@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from datetime import timedelta
+from pathlib import Path
 
 import orjson
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from tether import Conflict, InvalidInput, NotFound, Tether
 from tether.server import Tokens
+from tether.server._tokens import _Signal
+from tether.store import token_repo
 from tether.store.tables import tokens as tokens_table
 from tether.testing import FrozenClock
+
+from .conftest import governed
 
 
 def test_only_the_digest_is_stored_and_the_ledger_holds_neither(gov: Tether) -> None:
@@ -100,3 +106,75 @@ def test_create_refuses(
     with pytest.raises(InvalidInput, match=match):
         Tokens(gov).create(actor, role, by="user:root", **kwargs)  # type: ignore[arg-type]
     assert size == gov.ledger.size
+
+
+def _revoke_row(t: Tether, token_id: str) -> None:
+    mutation = token_repo.revoke(token_id, t.clock.now().timestamp())
+    t.ledger.append("token.revoked", "user:root", {"token": token_id},
+                    subject=f"token/{token_id}", mutation=mutation)  # fmt: skip
+
+
+def _revoke_as_another_process(t: Tether, token_id: str) -> None:
+    """What ``tether token revoke`` in another process does: the ledger entry with its
+    row change and, on a SQLite file, the revocation signal (this process's own
+    revocation count stays as it was)."""
+    _revoke_row(t, token_id)
+    database = t.store.engine.url.database or ""
+    if t.store.dialect == "sqlite" and database not in ("", ":memory:"):
+        _Signal(database + "-tokens").touch()
+
+
+def test_verification_is_served_from_memory_until_a_revocation(gov: Tether) -> None:
+    # SQLite: a verified token is kept in memory; PostgreSQL (servers on several
+    # machines, no shared signal): its row is read on every request, as breakers are.
+    tokens = Tokens(gov)
+    token_id, secret = tokens.create("svc:scoring", "service", by="user:root")
+    assert tokens.verify(secret) is not None
+    with gov.store.write() as conn:  # a change that no revocation signalled
+        conn.execute(update(tokens_table).values(role="agent"))
+    seen = tokens.verify(secret)
+    assert seen is not None
+    assert seen.role == ("agent" if gov.store.dialect == "postgresql" else "service")
+    Tokens(gov).revoke(token_id, by="user:root")  # a revocation, by any instance
+    assert tokens.verify(secret) is None
+
+
+def test_a_revocation_in_another_process_takes_effect_at_once(gov: Tether) -> None:
+    tokens = Tokens(gov)
+    token_id, secret = tokens.create("svc:scoring", "service", by="user:root")
+    _, other = tokens.create("svc:scoring", "service", by="user:root")
+    assert tokens.verify(secret) is not None
+    assert tokens.verify(other) is not None
+    _revoke_as_another_process(gov, token_id)
+    assert tokens.verify(secret) is None
+    assert tokens.verify(other) is not None
+
+
+def test_without_the_signal_the_cache_lasts_at_most_cache_seconds(
+    make_tether: Callable[..., Tether],
+) -> None:
+    t = governed(make_tether(cache_seconds=0))
+    tokens = Tokens(t)
+    token_id, secret = tokens.create("svc:scoring", "service", by="user:root")
+    assert tokens.verify(secret) is not None
+    _revoke_row(t, token_id)  # no signal, no revocation counted in this process
+    assert tokens.verify(secret) is None
+
+
+def test_a_deactivation_by_this_process_takes_effect_at_once(gov: Tether) -> None:
+    tokens = Tokens(gov)
+    _, secret = tokens.create("svc:scoring", "service", by="user:root")
+    assert tokens.verify(secret) is not None
+    gov.actors.deactivate("svc:scoring", actor="user:root", reason="retired")
+    assert tokens.verify(secret) is None
+
+
+def test_the_signal_is_shared_through_its_file(tmp_path: Path) -> None:
+    path = str(tmp_path / "tether.db-tokens")
+    reader, writer = _Signal(path), _Signal(path)
+    seen = reader.value()
+    assert len(seen) == 8
+    assert reader.value() == seen  # reading changes nothing
+    writer.touch()
+    assert reader.value() != seen
+    assert _Signal(str(tmp_path / "missing" / "db-tokens")).value() == b""  # no signal: TTL

@@ -8,6 +8,8 @@ tether never imports an adapter.
   (``pip install 'tether[dask]'``).
 - :mod:`tether.adapters.mlflow`: import MLflow registered models, versions and aliases;
   load ``models:/`` and ``runs:/`` versions (``pip install 'tether[mlflow]'``).
+- :mod:`tether.adapters.otel`: one OpenTelemetry span per decision, GenAI semantic
+  conventions for agents' tool calls (``pip install 'tether[otel]'``).
 - :mod:`tether.adapters.sklearn`: ``GovernedModel``, governed serving of any
   scikit-learn-compatible model (scikit-learn is a core dependency).
 """

@@ -23,6 +23,7 @@ from tether.cli import (
     _registry,
     _serve,
     _tokens,
+    _users,
 )
 from tether.cli._common import err_console, settings_from
 from tether.core import Tether
@@ -49,6 +50,7 @@ app.add_typer(_monitor.app, name="monitor")
 app.add_typer(_registry.registry, name="registry")
 app.add_typer(_registry.gates, name="gates")
 app.add_typer(_tokens.app, name="token")
+app.add_typer(_users.app, name="user")
 app.command("demo")(_demo.demo)
 app.command("explain")(_explain.explain)
 app.command("fairness")(_explain.fairness)

@@ -52,8 +52,18 @@ def demo(
     entries: Annotated[
         int, typer.Option(min=100, help="Decision records to append (at least 100).")
     ] = 3000,
+    serve: Annotated[
+        bool,
+        typer.Option(
+            "--serve/--no-serve", help="Then serve the console over the demo home (Ctrl-C stops)."
+        ),
+    ] = False,
+    port: Annotated[
+        int, typer.Option(min=1, max=65535, help="Console port (with --serve).")
+    ] = 8765,
 ) -> None:
-    """Govern a loan model and an agent, then prove the record: receipts, tamper check."""
+    """Govern a loan model and an agent, then prove the record: receipts, tamper check;
+    with --serve, open the oversight console on the result."""
     console = Console()
     if fresh and home.exists():
         shutil.rmtree(home)
@@ -110,6 +120,8 @@ def demo(
         f"{entry.index} ({entry.subject}) is in the log of {receipt.tree_size} entries"
     )
     _tamper(console, settings, home / "tether.db", entries * 2 // 5 + 3)
+    if serve:
+        _serve_console(console, settings, port)
 
 
 def _tamper(console: Console, settings: Settings, db: Path, start: int) -> None:
@@ -118,8 +130,9 @@ def _tamper(console: Console, settings: Settings, db: Path, start: int) -> None:
         rows = con.execute(
             "SELECT idx, entry FROM ledger_entries WHERE idx >= ? ORDER BY idx", (start,)
         )
-        index, raw = next((i, r) for i, r in rows if b'"kind":"decision"' in bytes(r))
-        forged = bytes(raw).replace(b'"kind":"decision"', b'"kind":"decisioN"', 1)
+        index, found = next((i, r) for i, r in rows if b'"kind":"decision"' in bytes(r))
+        raw = bytes(found)
+        forged = raw.replace(b'"kind":"decision"', b'"kind":"decisioN"', 1)
         con.execute("UPDATE ledger_entries SET entry = ? WHERE idx = ?", (forged, index))
     con.close()
     console.print(
@@ -133,4 +146,52 @@ def _tamper(console: Console, settings: Settings, db: Path, start: int) -> None:
     console.print(table)
     if report.first_bad_index != index:
         raise typer.Exit(1)
+    con = sqlite3.connect(db)
+    with con:  # put the original bytes back: the console then opens on an intact ledger
+        con.execute("UPDATE ledger_entries SET entry = ? WHERE idx = ?", (raw, index))
+    con.close()
+    with Tether.open(settings, read_only=True) as t:
+        report = verify_ledger(t.store, t.ledger.verifier)
+    console.print(f"[green]restored[/] the original bytes of entry {index}: {report.summary()}")
+    if not report.ok:
+        raise typer.Exit(1)
     console.rule("[bold green]demo complete")
+
+
+def _serve_console(console: Console, settings: Settings, port: int) -> None:
+    """Serve the console over the demo home with two people who can log in."""
+    import secrets
+    import socket
+
+    import uvicorn
+
+    from tether.server import create_app
+    from tether.server._users import Users
+
+    logins = {"admin": ("user:ada", "admin"), "olga": ("user:olga", "approver")}
+    passwords = {name: secrets.token_urlsafe(12) for name in logins}
+    with Tether.open(settings) as t:
+        t.actors.register("user:ada", kind="human", roles=["admin"],
+                          attributes={"team": "governance"}, actor="user:admin")  # fmt: skip
+        users = Users(t)
+        for name, (actor, role) in logins.items():
+            users.create(name, actor, role, passwords[name], by="user:admin")
+    with socket.socket() as probe:  # the port, or a free one when it is taken
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            probe.bind(("127.0.0.1", 0))
+            console.print(f"[yellow]port {port} is taken[/]: using {probe.getsockname()[1]}")
+        port = int(probe.getsockname()[1])
+    console.print(
+        Panel(
+            f"console  [bold cyan]http://127.0.0.1:{port}/console[/]\n"
+            f"admin     [bold]admin[/] / [bold]{passwords['admin']}[/]\n"
+            f"approver  [bold]olga[/]  / [bold]{passwords['olga']}[/]  "
+            "(loans wait in her inbox)\n"
+            f"API docs  http://127.0.0.1:{port}/docs   ·   Ctrl-C stops the server",
+            title="tether serve: the oversight console on the demo data",
+        )
+    )
+    app = create_app(Tether.open(settings), close_tether=True)
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")

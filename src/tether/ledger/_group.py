@@ -118,19 +118,44 @@ class GroupCommit(Generic[T]):
     async def wait_async(self, item: Any) -> T:
         """Queue ``item`` and await its result once its batch committed.
 
-        The background writer leads; the event loop keeps running meanwhile.
+        The background writer leads; the event loop keeps running meanwhile. When no
+        batch is being written, the writer is woken once the event loop's current pass
+        is over (``call_soon``), not at once: the other coroutines that pass runs (say,
+        the requests one poll made ready) queue their entries meanwhile and share the
+        commit, for one wake-up of the writer instead of one each.
         """
-        aio: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        aio: asyncio.Future[T] = loop.create_future()
         request: Request[T] = Request(item, wait=False, aio=aio)
-        if self._enqueue(request):
-            self._start_writer()
+        with self._lock:
+            if self._closed:
+                raise StoreError("ledger is closed")
+            self._queue.append(request)
+            idle = not self._leader
+        if idle:
+            loop.call_soon(self._kick)
         return await aio
+
+    def _kick(self) -> None:
+        """Hand the queue to the background writer, unless a leader has it already."""
+        with self._lock:
+            if self._leader or not self._queue:
+                return
+            self._leader = True
+        self._start_writer()
 
     def flush(self) -> None:
         """Wait until every request queued so far is committed (or failed)."""
         with self._lock:
             queued = [r for batch in (*self._inflight, self._queue) for r in batch]
             pending = [r.future for r in queued if r.future]
+            # Entries of coroutines whose wake-up (_kick) has not run, or never will
+            # (their event loop stopped first): nobody leads them, so this caller does.
+            lead = bool(self._queue) and not self._leader
+            if lead:
+                self._leader = True
+        if lead:
+            self._lead()
         for fut in pending:
             fut.exception()
         awaited = [r for r in queued if r.aio is not None]

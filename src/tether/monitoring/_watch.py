@@ -7,7 +7,8 @@
 recorded decisions into columns: each decision's inputs (nested keys joined with
 ``.``), its context under ``context.``, and a scalar model output as ``output``;
 ``windows`` cuts them by count or by time; ``check`` compares a window with the
-baseline (drift, data quality, anomalies) and raises the signals it finds.
+baseline (drift, data quality, anomalies), raises the signals it finds and records the
+check as a ``monitor.check`` ledger entry (what the console's monitoring page charts).
 
 Nothing here touches the decision path: windows are read from the ledger afterwards.
 """
@@ -15,8 +16,9 @@ Nothing here touches the decision path: windows are read from the ledger afterwa
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -27,7 +29,7 @@ from tether.errors import InvalidInput, NotFound
 from tether.monitoring._anomaly import AnomalyDetector, AnomalyReport
 from tether.monitoring._baseline import Baseline, DriftReport
 from tether.monitoring._signals import Signal
-from tether.store import baseline_repo
+from tether.store import baseline_repo, monitor_repo
 from tether.store import decision_repo as repo
 
 if TYPE_CHECKING:
@@ -86,6 +88,7 @@ class WatchReport:
     partial: bool  # fewer rows than half the calibrated window: no signals raised
     signals: tuple[Signal, ...]
     raised: tuple[int, ...] = ()  # ledger indices of the signals emitted
+    recorded: int | None = None  # ledger index of the monitor.check entry (with emit)
 
     @property
     def anomalous(self) -> tuple[tuple[str, float], ...]:
@@ -108,6 +111,7 @@ class WatchReport:
                 "top": [{"decision": d, "score": s} for d, s in self.anomalous]},
             "signals": [s.as_dict() for s in self.signals],
             "raised": list(self.raised),
+            "recorded": self.recorded,
         }  # fmt: skip
 
 
@@ -234,7 +238,8 @@ class Monitor:
     ) -> WatchReport:
         """Check a window (default: the last ``window_size`` decisions) against the
         system's baseline; with ``emit``, raise its drift, quality and anomaly
-        signals (a window under half the calibrated size raises none).
+        signals (a window under half the calibrated size raises none) and record the
+        check as a ``monitor.check`` ledger entry (``report.recorded``).
 
         Raises:
             NotFound: the system has no baseline.
@@ -265,7 +270,18 @@ class Monitor:
                 index = self._t.signals.emit(s, actor=actor)
                 if index is not None:
                     raised.append(index)
-        return WatchReport(system, window, drift, anomalies, partial, tuple(found), tuple(raised))
+        report = WatchReport(system, window, drift, anomalies, partial, tuple(found),
+                             tuple(raised))  # fmt: skip
+        if not emit:
+            return report
+        # The check itself is evidence (post-market monitoring): its report is the
+        # entry's payload, and monitor_checks finds a system's latest ones.
+        now = self._t.clock.now().timestamp()
+        entry = self._t.ledger.append(
+            "monitor.check", actor, _check_payload(stored, report),
+            subject=f"system/{system}/monitor", mutation=monitor_repo.record_check(system, now),
+        )  # fmt: skip
+        return replace(report, recorded=entry.index)
 
     def fairness(
         self,
@@ -305,6 +321,32 @@ class Monitor:
             min_group=min_group, threshold=threshold, eod_threshold=eod_threshold,
             positive=positive, emit=emit, actor=actor,
         )  # fmt: skip
+
+
+def _check_payload(stored: StoredBaseline, report: WatchReport) -> dict[str, Any]:
+    """What a ``monitor.check`` entry records: the report (without the signals, which
+    have their own entries: ``raised``), the baseline's digest, the window's times."""
+    body = report.to_dict()
+    del body["signals"], body["recorded"]
+    w = report.window
+    body["window"].update(
+        start=float(w.times[0]) if w.n else None, end=float(w.times[-1]) if w.n else None
+    )
+    plain: dict[str, Any] = _plain({"action": stored.action, "baseline": stored.digest, **body})
+    return plain
+
+
+def _plain(value: Any) -> Any:
+    """``value`` as JSON the ledger accepts: NaN and infinities become null."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
 
 
 def _check_windows(size: int | None, every: float | None, unit: str) -> None:

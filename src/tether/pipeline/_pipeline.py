@@ -16,6 +16,7 @@ import asyncio
 import functools
 import hashlib
 import inspect
+import logging
 import math
 import threading
 import time
@@ -51,6 +52,8 @@ if TYPE_CHECKING:
     from tether.registry import Actor, System
 
 __all__ = ["Decision", "Outcome", "Pipeline"]
+
+_log = logging.getLogger("tether.pipeline")
 
 R = TypeVar("R")
 
@@ -150,6 +153,7 @@ class Pipeline:
         self._t = tether
         self.limiter = RateLimiter()
         self.monitors: list[Callable[[Decision], None]] = []
+        self._failed_monitors: set[int] = set()
         self._executor: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
 
@@ -534,7 +538,9 @@ class Pipeline:
                     self._t.approvals.consume(approval_id, a.system, a.action, a.actor_id,
                                               _request_digest(a), rules)  # fmt: skip
                 except (InvalidInput, NotFound) as exc:
-                    return self._base(a, "deny", "denied", (APPROVAL_NOT_USABLE,), (str(exc),))
+                    return self._base(
+                        a, "deny", "denied", (APPROVAL_NOT_USABLE,), (str(exc),), approval_id
+                    )  # the record names the approval refused
                 a.lap("approval", t)
                 return self._verdict(a, "allowed", approval_id=approval_id)
             approval = self._t.approvals.request(
@@ -693,9 +699,7 @@ class Pipeline:
         and its row in ``decisions`` (what labels join to)."""
         output = _model_output(a, d)
         now = self._t.clock.now().timestamp()
-        mutation = decision_repo.record(
-            d.id, d.system, d.action, d.outcome, now, output, d.actor
-        )
+        mutation = decision_repo.record(d.id, d.system, d.action, d.outcome, now, output, d.actor)
         payload = self._payload(a, d, output, convert=convert)
         subject = f"system/{d.system}/action/{d.action}"
         return {"payload": payload, "subject": subject, "mutation": mutation}
@@ -705,11 +709,14 @@ class Pipeline:
         stages["record"] = (time.perf_counter_ns() - t) // 1000
         stages["total"] = (time.perf_counter_ns() - a.started) // 1000
         final = _evolve(d, ledger_index=index, latency_us=stages)
-        for monitor in self.monitors:
+        for monitor in tuple(self.monitors):  # a snapshot: others may add or remove
             try:
                 monitor(final)
             except Exception:  # a monitor never breaks the action it watches
-                continue
+                if id(monitor) not in self._failed_monitors:  # said once per monitor
+                    self._failed_monitors.add(id(monitor))
+                    _log.warning("decision monitor %r failed (reported once)", monitor,
+                                 exc_info=True)  # fmt: skip
         return final
 
     def _payload(

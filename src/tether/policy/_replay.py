@@ -62,15 +62,19 @@ def replay(
     candidate: Policy,
     *,
     since: datetime | None = None,
+    until: datetime | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> ReplayReport:
-    """Replay every recorded decision (from ``since`` on) against ``candidate``."""
+    """Replay every recorded decision (from ``since`` on, before ``until``) against
+    ``candidate``. The whole ledger is read either way: the actors and systems as they
+    were at each decision come from the entries before it."""
     actors: dict[str, dict[str, Any]] = {}
     systems: dict[str, dict[str, Any]] = {}
     runs: dict[str, list[dict[str, Any]]] = {}
     changes: list[Change] = []
     replayed = skipped = 0
     cutoff = format_timestamp(since) if since is not None else None
+    end = format_timestamp(until) if until is not None else None
     for n, entry in enumerate(_entries(tether)):
         if progress is not None and n % 1000 == 0:
             progress(n)
@@ -92,7 +96,9 @@ def replay(
             verdict = payload.get("verdict")
             if verdict is None or payload["actor"] not in actors:
                 skipped += 1
-            elif cutoff is None or entry.timestamp >= cutoff:
+            elif (cutoff is None or entry.timestamp >= cutoff) and (
+                end is None or entry.timestamp < end
+            ):
                 replayed += 1
                 request = _request(payload, actors, systems, run_id, history)
                 new = candidate.evaluate(request)

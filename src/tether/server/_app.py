@@ -15,6 +15,7 @@ from tether.server._metrics import Metrics
 from tether.server._tokens import Tokens
 from tether.server.console import STATIC
 from tether.server.console import routers as console_routers
+from tether.server.console._web import SecurityHeaders
 from tether.server.routes import (
     approvals,
     breakers,
@@ -75,4 +76,5 @@ def create_app(
     app.mount("/console/static", StaticFiles(directory=STATIC), name="console-static")
     install_error_handlers(app)
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
+    app.add_middleware(SecurityHeaders)
     return app

@@ -21,6 +21,10 @@ The most specific class wins (``RateLimited`` before ``ActionDenied``)::
 Every error body is ``{"error": {"type": ..., "message": ..., "hint": ...}}``, plus
 ``approval_id`` for ``ApprovalRequired`` (the approval to poll, then send back) and
 ``problems`` (one line each) for ``PolicyError``.
+
+Under ``/console`` (the server-rendered pages, not their static assets) the same
+statuses answer in HTML instead: 401 redirects to the login page, every other error
+renders ``error.html`` with the message and the hint.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ import logging
 import math
 from typing import Any
 
+import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -166,13 +171,35 @@ def _validation_message(exc: RequestValidationError) -> tuple[int, str, str]:
     return 422, "InvalidInput", f"{field}: {msg}{more}"
 
 
+def _console(request: Request) -> bool:
+    """True for the console's pages, which answer errors in HTML (not static assets)."""
+    path = request.url.path
+    return (path == "/console" or path.startswith("/console/")) and not path.startswith(
+        "/console/static/"
+    )
+
+
+def _console_page(request: Request, status: int, kind: str, message: str, hint: str) -> Any:
+    # Imported here: the console imports this module (Forbidden, Unauthenticated).
+    from tether.server.console._web import error_page
+
+    return error_page(request, status, kind, message, hint)
+
+
 def install_error_handlers(app: FastAPI) -> None:
-    """Register the handlers that give every error the one JSON shape."""
+    """Register the handlers that give every error the one JSON shape (an HTML page,
+    or a redirect to the login page, under ``/console``)."""
 
-    async def on_tether_error(request: Request, exc: Exception) -> JSONResponse:
-        return error_response(exc)
+    async def on_tether_error(request: Request, exc: Exception) -> Any:
+        response = error_response(exc)
+        if _console(request):
+            body = orjson.loads(bytes(response.body))["error"]
+            return _console_page(
+                request, response.status_code, body["type"], body["message"], body["hint"]
+            )
+        return response
 
-    async def on_validation(request: Request, exc: Exception) -> JSONResponse:
+    async def on_validation(request: Request, exc: Exception) -> Any:
         assert isinstance(exc, RequestValidationError)
         status, kind, message = _validation_message(exc)
         hint = (
@@ -180,11 +207,16 @@ def install_error_handlers(app: FastAPI) -> None:
             if status == 400
             else "see /openapi.json for the fields, their types and which are required"
         )
+        if _console(request):
+            return _console_page(request, status, kind, message, "correct the form and retry")
         return JSONResponse(error_body(kind, message, hint), status_code=status)
 
-    async def on_http(request: Request, exc: Exception) -> JSONResponse:
+    async def on_http(request: Request, exc: Exception) -> Any:
         assert isinstance(exc, StarletteHTTPException)
         kind = _HTTP_TYPES.get(exc.status_code, "HTTPError")
+        if _console(request):
+            hint = "use the navigation; the address may be mistyped"
+            return _console_page(request, exc.status_code, kind, str(exc.detail), hint)
         body = error_body(kind, str(exc.detail), "see /openapi.json for the endpoints")
         return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
 

@@ -18,6 +18,7 @@ import threading
 import weakref
 from collections import Counter
 from collections.abc import Iterable, Iterator
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Histogram
 from prometheus_client import Counter as CounterMetric
@@ -66,21 +67,32 @@ class Metrics:
         self.registry.register(_StoreGauges(tether))
         self._t = tether
         self._pairs: set[tuple[str, str]] = set()
+        # (system, action, outcome) -> its counter child: ``labels()`` costs a lock, a
+        # tuple and a dict look-up per call; the children never change once made.
+        self._children: dict[tuple[str, str, str], Any] = {}
         self._lock = threading.Lock()
 
     def observe(self, d: Decision) -> None:
         """Count one recorded decision (the ``Pipeline.monitors`` callback)."""
-        pair = (d.system, d.action)
-        if pair not in self._pairs:
-            with self._lock:
-                if len(self._pairs) < MAX_SERIES:
-                    self._pairs.add(pair)
-                else:
-                    pair = (OTHER, OTHER)
-        self.decisions.labels(pair[0], pair[1], d.outcome).inc()
+        key = (d.system, d.action, d.outcome)
+        child = self._children.get(key)
+        if child is None:
+            child = self._child(key)
+        child.inc()
         total = d.latency_us.get("total")
         if total is not None:
             self.latency.observe(total / 1e6)
+
+    def _child(self, key: tuple[str, str, str]) -> Any:
+        system, action, outcome = key
+        with self._lock:
+            if (system, action) not in self._pairs:
+                if len(self._pairs) >= MAX_SERIES:  # not kept: the names are the client's
+                    return self.decisions.labels(OTHER, OTHER, outcome)
+                self._pairs.add((system, action))
+            child = self.decisions.labels(system, action, outcome)
+            self._children[key] = child
+            return child
 
     def install(self) -> Metrics:
         """Register the monitor on the tether's pipeline (once per app); return self."""

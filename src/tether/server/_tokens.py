@@ -9,6 +9,20 @@ of the console (not built yet) will use argon2.
 
 Creating and revoking a token are ledger entries (``token.created``,
 ``token.revoked``) that never contain the secret or its digest.
+
+Verifying a token happens on every request, so it must not cost a database read each
+time. A process keeps the rows of the tokens it verified, by digest, and drops them:
+
+- at once when a token is revoked in this process (by any :class:`Tokens`);
+- on SQLite, when another process revoked one: a revocation writes a small
+  ``<database>-tokens`` file that every process maps into memory, so a verifier sees
+  it at once, for the cost of comparing 8 bytes (see :class:`_Signal`);
+- after ``TETHER_CACHE_SECONDS`` in any case (should the signal file be unwritable).
+
+On PostgreSQL (processes on several machines) the row is read on every request
+through a bare connection, as the breakers are. Expiry is checked on every request;
+a deactivated actor's tokens stop working within ``TETHER_CACHE_SECONDS`` (the actor
+cache the pipeline decides with; at once in the process that deactivated it).
 """
 
 from __future__ import annotations
@@ -16,7 +30,11 @@ from __future__ import annotations
 import builtins
 import hashlib
 import hmac
+import mmap
+import os
 import secrets
+import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -36,6 +54,7 @@ ROLES = ("admin", "owner", "approver", "auditor", "operator", "service", "agent"
 
 _PREFIX = "tether_"
 _MAX_SECRET = 200  # longer "secrets" are refused before hashing
+_MAX_CACHED = 10_000  # verified tokens kept per process (a bound, not a working size)
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,8 +95,22 @@ class Tokens:
         >>> t.close()
     """
 
+    _revocations = 0
+    """Revocations made in this process (by any instance): a change drops every cache."""
+    _revocations_lock = threading.Lock()
+
     def __init__(self, tether: Tether) -> None:
         self._t = tether
+        self._ttl = tether.settings.cache_seconds
+        # digest -> (when read, the epoch it was read under, the row)
+        self._rows: dict[str, tuple[float, tuple[int, bytes], repo.TokenRow]] = {}
+        database = tether.store.engine.url.database or ""
+        self._read_always = tether.store.dialect != "sqlite"
+        self._signal: _Signal | None = (
+            _Signal(database + "-tokens")
+            if not self._read_always and database not in ("", ":memory:")
+            else None
+        )
 
     def create(
         self,
@@ -148,10 +181,13 @@ class Tokens:
         if row is None:
             raise NotFound(f"token {token_id!r} does not exist: see tether token list")
         now = self._t.clock.now().timestamp()
-        self._t.ledger.append(
-            "token.revoked", by, {"token": token_id, "actor": row.actor, "reason": reason},
-            subject=f"token/{token_id}", mutation=repo.revoke(token_id, now),
-        )  # fmt: skip
+        try:
+            self._t.ledger.append(
+                "token.revoked", by, {"token": token_id, "actor": row.actor, "reason": reason},
+                subject=f"token/{token_id}", mutation=repo.revoke(token_id, now),
+            )  # fmt: skip
+        finally:  # a conflict means another process revoked it: forget it here too
+            self._changed()
 
     def verify(self, secret: str) -> Principal | None:
         """The principal of a live token whose secret is ``secret``, else None.
@@ -163,17 +199,109 @@ class Tokens:
         if not secret or len(secret) > _MAX_SECRET:
             return None
         digest = _digest(secret)
-        with self._t.store.read() as conn:
-            row = repo.by_digest(conn, digest)
+        row = self._row(digest)
         if row is None or not hmac.compare_digest(row.digest, digest):
             return None
         now = self._t.clock.now().timestamp()
         if row.revoked_at is not None or (row.expires_at is not None and row.expires_at <= now):
             return None
-        actor = self._t.actors.find(row.actor)
+        actor = self._t.actors.cached(row.actor)
         if actor is None or not actor.active:
             return None
         return Principal(row.id, row.actor, row.role, row.systems)
+
+    def _row(self, digest: str) -> repo.TokenRow | None:
+        """The stored token of ``digest``: from this process's cache while no
+        revocation was signalled since it was read (see the module docstring)."""
+        if self._read_always:
+            return repo.by_digest_hot(self._t.store.hot, digest)
+        epoch = self._epoch()
+        now = time.monotonic()
+        hit = self._rows.get(digest)
+        if hit is not None and hit[1] == epoch and now - hit[0] < self._ttl:
+            return hit[2]
+        with self._t.store.read() as conn:
+            row = repo.by_digest(conn, digest)
+        if row is not None:  # unknown secrets are not kept: they would grow the cache
+            if len(self._rows) >= _MAX_CACHED:
+                self._rows = {}
+            # Tagged with the epoch seen *before* the read: a revocation committed
+            # meanwhile changes the epoch, so this row is never served after it.
+            self._rows[digest] = (now, epoch, row)
+        return row
+
+    def _epoch(self) -> tuple[int, bytes]:
+        """What has to stay equal for a cached row to be served: the revocations
+        made in this process and, on a SQLite file, the revocation signal's value."""
+        signal = self._signal
+        return (Tokens._revocations, b"" if signal is None else signal.value())
+
+    def _changed(self) -> None:
+        """Tell this process (every instance) and, on SQLite, every other process
+        that a token was revoked."""
+        with Tokens._revocations_lock:
+            Tokens._revocations += 1
+        if self._signal is not None:
+            self._signal.touch()
+
+
+class _Signal:
+    """A change signal shared by the processes using one SQLite file: 8 bytes in a
+    small file beside it, mapped into memory (as SQLite maps its ``-shm`` file).
+
+    A change writes 8 fresh random bytes; a reader compares the bytes it saw, which
+    is a memory read: no system call, so the event loop never gives up the GIL
+    (with a busy writer thread, each syscall on the loop can cost a GIL hand-off,
+    far more than the call). When the file cannot be made or mapped, the value
+    stays ``b""`` and the cache's TTL bounds staleness instead.
+
+    Example:
+        >>> import tempfile, os
+        >>> path = os.path.join(tempfile.mkdtemp(), "db-tokens")
+        >>> a, b = _Signal(path), _Signal(path)
+        >>> before = a.value()
+        >>> b.touch()
+        >>> a.value() != before
+        True
+    """
+
+    def __init__(self, path: str) -> None:
+        self._path = path
+        self._map: mmap.mmap | None = None
+        self._failed = False  # tried once and failed: not again on every request
+        self._lock = threading.Lock()
+
+    def value(self) -> bytes:
+        """The signal's current bytes (``b""`` when it is unavailable)."""
+        m = self._map
+        if m is None:
+            m = self._open()
+            if m is None:
+                return b""
+        return m[:8]
+
+    def touch(self) -> None:
+        """Signal a change to every process (this one included)."""
+        m = self._map or self._open()
+        if m is not None:
+            m[:8] = os.urandom(8)
+
+    def _open(self) -> mmap.mmap | None:
+        with self._lock:
+            if self._map is not None or self._failed:
+                return self._map
+            try:
+                fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o644)
+                try:
+                    if os.fstat(fd).st_size < 8:
+                        os.ftruncate(fd, 8)
+                    self._map = mmap.mmap(fd, 8, access=mmap.ACCESS_WRITE)
+                finally:
+                    os.close(fd)
+            except (OSError, ValueError):
+                self._failed = True
+                return None
+            return self._map
 
 
 def _digest(secret: str) -> str:

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 import orjson
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, Select, select
 
 from tether.store.ledger_repo import ENTRY_INDEX, Mutation, Statement
 from tether.store.tables import decisions, feedback, ledger_entries
@@ -16,6 +16,7 @@ __all__ = [
     "add_labels",
     "entry",
     "feed",
+    "feed_query",
     "for_ids",
     "known",
     "labelled",
@@ -199,8 +200,16 @@ class FeedRow(NamedTuple):
     at: float
 
 
-def feed(
-    conn: Connection,
+def feed(conn: Connection, *, limit: int, **filters: Any) -> list[FeedRow]:
+    """Decisions newest first (by ledger index), at most ``limit``; ``filters`` are
+    those of :func:`feed_query`."""
+    return [
+        FeedRow(str(i), int(x), str(s), str(a), None if p is None else str(p), str(o), float(t))
+        for i, x, s, a, p, o, t in conn.execute(feed_query(limit=limit, **filters))
+    ]
+
+
+def feed_query(
     *,
     limit: int,
     before: int | None = None,
@@ -210,11 +219,11 @@ def feed(
     outcome: str | None = None,
     since: float | None = None,
     until: float | None = None,
-) -> list[FeedRow]:
-    """Decisions newest first (by ledger index): at most ``limit``, those before ledger
-    index ``before`` (keyset paging: pass the last row's index), optionally only of
-    ``systems`` (a token's or user's scope), of one ``system``, ``actor`` or
-    ``outcome``, and with ``since <= time < until``."""
+) -> Select[Any]:
+    """The feed's one indexed query: at most ``limit`` decisions newest first, those
+    before ledger index ``before`` (keyset paging: pass the last row's index),
+    optionally only of ``systems`` (a token's or user's scope), of one ``system``,
+    ``actor`` or ``outcome``, and with ``since <= time < until``."""
     stmt = select(
         decisions.c.id, decisions.c.ledger_index, decisions.c.system, decisions.c.action,
         decisions.c.actor, decisions.c.outcome, decisions.c.at,
@@ -233,8 +242,4 @@ def feed(
         stmt = stmt.where(decisions.c.at >= since)
     if until is not None:
         stmt = stmt.where(decisions.c.at < until)
-    stmt = stmt.order_by(decisions.c.ledger_index.desc()).limit(limit)
-    return [
-        FeedRow(str(i), int(x), str(s), str(a), None if p is None else str(p), str(o), float(t))
-        for i, x, s, a, p, o, t in conn.execute(stmt)
-    ]
+    return stmt.order_by(decisions.c.ledger_index.desc()).limit(limit)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     Float,
     Integer,
@@ -22,6 +23,7 @@ __all__ = [
     "approvals",
     "baselines",
     "breakers",
+    "console_sessions",
     "decisions",
     "explanations",
     "feedback",
@@ -34,6 +36,7 @@ __all__ = [
     "ledger_nodes",
     "metadata",
     "model_versions",
+    "monitor_checks",
     "policies",
     "rate_buckets",
     "response_firings",
@@ -41,6 +44,8 @@ __all__ = [
     "signals",
     "systems",
     "tokens",
+    "users",
+    "verifications",
 ]
 
 metadata = MetaData()
@@ -363,4 +368,59 @@ tokens = Table(
     Column("expires_at", Float, nullable=True),
     Column("revoked_at", Float, nullable=True),
     Column("ledger_index", Int64, nullable=False),
+)
+
+# People who log in to the console (a projection of user.created / user.disabled /
+# user.locked / user.unlocked entries; failed-login counts and password rehashes are
+# operational updates). Only the argon2id hash of each password is kept.
+users = Table(
+    "users",
+    metadata,
+    Column("username", String(64), primary_key=True),
+    Column("actor", String(200), nullable=False),
+    Column("role", String(20), nullable=False),
+    Column("systems", Text, nullable=True),  # JSON list of system names; NULL: every system
+    Column("password_hash", String(255), nullable=False),  # argon2id, PHC string format
+    Column("created_by", String(200), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("disabled_at", Float, nullable=True),
+    Column("failed_logins", Integer, nullable=False),  # consecutive failures since last success
+    Column("locked_until", Float, nullable=True),
+    Column("ledger_index", Int64, nullable=False),
+)
+
+# Console sessions (operational state shared by every server process): the SHA-256 of
+# the cookie's secret, never the secret; the CSRF token its forms must echo.
+console_sessions = Table(
+    "console_sessions",
+    metadata,
+    Column("digest", String(64), primary_key=True),  # hex SHA-256 of the cookie secret
+    Column("username", String(64), nullable=False, index=True),
+    Column("csrf", String(64), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("seen_at", Float, nullable=False),
+)
+
+# Results of full ledger verifications run from the console (a projection of
+# ledger.verified entries), so pages show the last result without re-reading the log.
+verifications = Table(
+    "verifications",
+    metadata,
+    Column("ledger_index", Int64, primary_key=True, autoincrement=False),
+    Column("actor", String(200), nullable=False),
+    Column("ok", Boolean, nullable=False),
+    Column("size", Int64, nullable=False),  # entries the verification covered
+    Column("summary", Text, nullable=False),
+    Column("first_bad_index", Int64, nullable=True),
+    Column("verified_at", Float, nullable=False),
+)
+
+# Each recorded monitoring check of a system (a projection of monitor.check entries):
+# the check's report is the entry's payload; this row finds a system's latest checks.
+monitor_checks = Table(
+    "monitor_checks",
+    metadata,
+    Column("system", String(200), primary_key=True),
+    Column("ledger_index", Int64, primary_key=True, autoincrement=False),
+    Column("checked_at", Float, nullable=False),
 )

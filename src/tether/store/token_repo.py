@@ -8,10 +8,11 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection, select
 
+from tether.store._hot import HotReads
 from tether.store.ledger_repo import ENTRY_INDEX, Mutation, Statement
 from tether.store.tables import tokens
 
-__all__ = ["TokenRow", "by_digest", "create", "get", "listing", "revoke"]
+__all__ = ["TokenRow", "by_digest", "by_digest_hot", "create", "get", "listing", "revoke"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +84,18 @@ def by_digest(conn: Connection, digest: str) -> TokenRow | None:
     """The token whose secret hashes to ``digest``, or None."""
     row = conn.execute(select(*_COLUMNS).where(tokens.c.digest == digest)).first()
     return None if row is None else _row(row)
+
+
+_HOT_SQL = (
+    "SELECT id, digest, actor, role, systems, created_by, created_at, expires_at, "
+    "revoked_at, ledger_index FROM tokens WHERE digest = ?"
+)
+
+
+def by_digest_hot(hot: HotReads, digest: str) -> TokenRow | None:
+    """:func:`by_digest` on the request path (a bare connection, no pool or BEGIN)."""
+    rows = hot.query(_HOT_SQL, (digest,))
+    return _row(rows[0]) if rows else None
 
 
 def listing(conn: Connection) -> list[TokenRow]:

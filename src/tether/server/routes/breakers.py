@@ -7,15 +7,18 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path
 
 from tether.core import Tether
-from tether.server._auth import allow, check_scope, get_tether
+from tether.server._access import check_change
+from tether.server._auth import allow, get_tether
 from tether.server._pages import Cursor, Limit, page
-from tether.server._schemas import BreakerChange
+from tether.server._schemas import BreakerChange, errors
 from tether.server._tokens import Principal
 from tether.store.breaker_repo import BreakerRow
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/v1/breakers", tags=["breakers"])
+router = APIRouter(
+    prefix="/v1/breakers", tags=["breakers"], responses=errors(400, 401, 403, 409, 413, 422, 503)
+)
 
 READ_ROLES = ("admin", "auditor", "owner", "operator")
 WRITE_ROLES = ("admin", "owner", "operator")
@@ -47,7 +50,7 @@ def trip(
     Raises:
         InvalidInput: a malformed key, or the actor may not trip breakers.
     """
-    check_scope(who, system_of(key))
+    check_change(t, who, system_of(key))
     t.breakers.trip(key, actor=who.actor, reason=body.reason)
     return render(t.breakers.state(key))
 
@@ -64,7 +67,7 @@ def reset(
     Raises:
         InvalidInput: a malformed key, or the actor may not reset breakers.
     """
-    check_scope(who, system_of(key))
+    check_change(t, who, system_of(key))
     t.breakers.reset(key, actor=who.actor, reason=body.reason)
     return render(t.breakers.state(key))
 

@@ -15,12 +15,13 @@ from tether.core import Tether
 from tether.errors import NotFound
 from tether.ledger import Checkpoint, verify_ledger
 from tether.server._auth import allow, check_scope, get_tether
+from tether.server._schemas import MAX_INDEX, errors
 from tether.server._tokens import Principal
 from tether.store import ledger_repo
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/v1/ledger", tags=["ledger"])
+router = APIRouter(prefix="/v1/ledger", tags=["ledger"], responses=errors(401, 403, 404, 422, 503))
 
 READ_ROLES = ("admin", "auditor", "owner")
 VERIFY_ROLES = ("admin", "auditor")
@@ -52,7 +53,7 @@ def checkpoint(
 
 @router.get("/receipts/{index}")
 def receipt(
-    index: Annotated[int, Path(ge=0)],
+    index: Annotated[int, Path(ge=0, le=MAX_INDEX)],
     who: Annotated[Principal, Depends(allow(*READ_ROLES))],
     t: Annotated[Tether, Depends(get_tether)],
 ) -> dict[str, Any]:

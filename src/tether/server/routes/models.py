@@ -15,14 +15,17 @@ from fastapi import APIRouter, Depends, Path
 
 from tether.core import Tether
 from tether.registry import AliasMove, ModelVersion, System
+from tether.server._access import check_change
 from tether.server._auth import allow, check_scope, get_tether
 from tether.server._pages import Cursor, Limit, page
-from tether.server._schemas import NAME_PATTERN, Promotion, Rollback
+from tether.server._schemas import MAX_VERSION, NAME_PATTERN, Promotion, Rollback, errors
 from tether.server._tokens import ROLES, Principal
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/v1/systems", tags=["systems"])
+router = APIRouter(
+    prefix="/v1/systems", tags=["systems"], responses=errors(400, 401, 403, 404, 409, 413, 422, 503)
+)
 
 MOVE_ROLES = ("admin", "owner")
 SystemName = Annotated[str, Path(pattern=NAME_PATTERN, description="a system name")]
@@ -56,7 +59,7 @@ def list_versions(
 
 @router.get("/{name}/versions/{number}")
 def read_version(
-    name: SystemName, number: Annotated[int, Path(ge=1)], who: Reader, t: TetherDep
+    name: SystemName, number: Annotated[int, Path(ge=1, le=MAX_VERSION)], who: Reader, t: TetherDep
 ) -> dict[str, Any]:
     """One version.
 
@@ -88,33 +91,43 @@ def alias_history(
 @router.post("/{name}/promote")
 def promote(name: SystemName, body: Promotion, who: Mover, t: TetherDep) -> dict[str, Any]:
     """Point the alias at the version, as the token's actor, if the gates and the
-    policy allow it.
+    policy allow it. An owner token must own the system (docs/server.md).
+
+    Failing gates can be overridden: name ``override_by`` (a person other than the
+    token's actor, with role admin or overrider) and a ``justification``. The first call
+    opens an override approval (403 ``ApprovalRequired`` with its id); once that
+    person approved it, repeat the call with ``approval_id`` and the same fields.
 
     Raises:
         NotFound: no such system or version.
-        GateFailed: a gate failed (403).
+        Forbidden: the token may not change this system.
+        GateFailed: a gate failed (403) and there is no override.
         ApprovalRequired: a person must approve first (403, with ``approval_id``).
         ActionDenied: policy denied the move (403).
+        InvalidInput: an override without justification, or by someone who may not.
         Conflict: the alias moved meanwhile.
     """
-    _system(t, who, name)
+    _mover(t, who, name)
     move = t.models.promote(name, body.version, actor=who.actor, reason=body.reason,
-                            alias=body.alias, approval_id=body.approval_id)  # fmt: skip
+                            alias=body.alias, approval_id=body.approval_id,
+                            override_by=body.override_by,
+                            justification=body.justification)  # fmt: skip
     return render_move(move)
 
 
 @router.post("/{name}/rollback")
 def rollback(name: SystemName, body: Rollback, who: Mover, t: TetherDep) -> dict[str, Any]:
     """Move the alias back to its last healthy version, as the token's actor, if the
-    policy allows it.
+    policy allows it. An owner token must own the system (docs/server.md).
 
     Raises:
         NotFound: no such system, or the alias points nowhere.
+        Forbidden: the token may not change this system.
         ApprovalRequired: a person must approve first (403, with ``approval_id``).
         ActionDenied: policy denied the move (403).
         Conflict: no earlier healthy version, or the alias moved meanwhile.
     """
-    _system(t, who, name)
+    _mover(t, who, name)
     move = t.models.rollback(name, actor=who.actor, reason=body.reason, alias=body.alias,
                              approval_id=body.approval_id)  # fmt: skip
     return render_move(move)
@@ -150,6 +163,14 @@ def _system(t: Tether, who: Principal, name: str) -> System:
     token learns nothing about other systems, not even whether they exist)."""
     check_scope(who, name)
     return t.systems.get(name)
+
+
+def _mover(t: Tether, who: Principal, name: str) -> System:
+    """The system, checked first against the token's scope and, for an owner token,
+    against the system's registered owner."""
+    found = _system(t, who, name)
+    check_change(t, who, name)
+    return found
 
 
 def render_system(s: System) -> dict[str, Any]:

@@ -17,13 +17,13 @@ from tether.errors import InvalidInput, NotFound
 from tether.pipeline import Decision, Outcome
 from tether.server._auth import allow, check_scope, get_tether
 from tether.server._errors import Forbidden
-from tether.server._schemas import ID_PATTERN, FeedbackBatch, OutcomeReport
+from tether.server._schemas import ID_PATTERN, FeedbackBatch, OutcomeReport, errors
 from tether.server._tokens import Principal
 from tether.store import decision_repo
 
 __all__ = ["router"]
 
-router = APIRouter(tags=["outcomes"])
+router = APIRouter(tags=["outcomes"], responses=errors(400, 401, 403, 404, 409, 413, 422, 503))
 
 OUTCOME_ROLES = ("admin", "service", "agent")
 FEEDBACK_ROLES = ("admin", "service")

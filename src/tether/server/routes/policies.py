@@ -1,4 +1,5 @@
-"""``/v1/policies``: the policy in force, publish a new one, test one against cases.
+"""``/v1/policies``: the policy in force, publish a new one, test one against cases,
+replay one against the recorded decisions.
 
 A policy that does not load is refused with 422 and every problem listed in the error
 body's ``problems`` (``file:line:column: what is wrong``); nothing is published.
@@ -6,6 +7,7 @@ body's ``problems`` (``file:line:column: what is wrong``); nothing is published.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
@@ -13,17 +15,22 @@ from fastapi import APIRouter, Depends
 from tether.core import Tether
 from tether.errors import NotFound
 from tether.policy import Policy, Published
+from tether.policy import replay as replay_policy
 from tether.policy._cases import Case, run_cases
 from tether.server._auth import allow, check_scope, get_tether
-from tether.server._schemas import PolicyPublication, PolicyTest
+from tether.server._pages import time_range
+from tether.server._schemas import PolicyPublication, PolicyReplay, PolicyTest, errors
 from tether.server._tokens import ROLES, Principal
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/v1/policies", tags=["policies"])
+router = APIRouter(
+    prefix="/v1/policies", tags=["policies"], responses=errors(400, 401, 403, 404, 413, 422, 503)
+)
 
 PUBLISH_ROLES = ("admin",)
 TEST_ROLES = ("admin", "owner", "auditor")
+REPLAY_ROLES = ("admin", "owner", "auditor")
 FILE = "policy.yaml"  # how problems name the submitted text
 
 
@@ -95,6 +102,45 @@ def run_tests(
              "effect": r.verdict.effect, "rules": list(r.verdict.rules),
              "reasons": list(r.verdict.reasons)}
             for r in results
+        ],
+    }  # fmt: skip
+
+
+@router.post("/replay")
+def replay(
+    body: PolicyReplay,
+    who: Annotated[Principal, Depends(allow(*REPLAY_ROLES))],
+    t: Annotated[Tether, Depends(get_tether)],
+) -> dict[str, Any]:
+    """Replay a candidate policy text against the recorded decisions (of ``since`` to
+    ``until``) and return the summary and the first ``limit`` decisions whose verdict
+    it would change, oldest first. Writes nothing; reads the whole ledger (the actors
+    and systems as each decision saw them), so it takes seconds on big ledgers.
+
+    The replay covers every system, so a token scoped to systems may not run it (403).
+
+    Raises:
+        PolicyError: the text does not load (422 with ``problems``).
+        InvalidInput: a bad time, or a time range out of order.
+    """
+    check_scope(who, None)
+    start, end = time_range(body.since, body.until)
+    policy = Policy.from_text(body.text, FILE)
+    report = replay_policy(
+        t, policy, since=None if start is None else datetime.fromtimestamp(start, UTC),
+        until=None if end is None else datetime.fromtimestamp(end, UTC),
+    )  # fmt: skip
+    changes = report.changes[: body.limit]
+    return {
+        "policy": report.policy, "version": report.version, "sha256": policy.sha256,
+        "summary": report.summary(), "replayed": report.replayed, "skipped": report.skipped,
+        "changed": len(report.changes), "truncated": len(report.changes) > body.limit,
+        "changes": [
+            {"ledger_index": c.index, "decision_id": c.decision, "at": c.timestamp,
+             "system": c.system, "action": c.action, "actor": c.actor,
+             "before": {"effect": c.before, "rules": list(c.before_rules)},
+             "after": {"effect": c.after, "rules": list(c.after_rules)}}
+            for c in changes
         ],
     }  # fmt: skip
 

@@ -9,12 +9,12 @@ from fastapi import APIRouter, Depends, Query
 from tether.core import Tether
 from tether.server._auth import allow, check_scope, get_tether
 from tether.server._pages import Cursor, Limit, page
-from tether.server._schemas import NAME_PATTERN
+from tether.server._schemas import NAME_PATTERN, errors
 from tether.server._tokens import ROLES, Principal
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/v1/signals", tags=["signals"])
+router = APIRouter(prefix="/v1/signals", tags=["signals"], responses=errors(401, 403, 422, 503))
 
 SystemFilter = Annotated[
     str | None, Query(pattern=NAME_PATTERN, description="only this system's signals")

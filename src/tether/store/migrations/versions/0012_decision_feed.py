@@ -1,5 +1,5 @@
 """The decision feed: who asked (``decisions.actor``) and indexes for the newest-first
-feed filtered by system, actor or outcome.
+feed filtered by system, actor, outcome or time.
 
 Decisions recorded before this revision have no actor in this column (their ledger
 record still names it).
@@ -27,10 +27,11 @@ def upgrade() -> None:
     op.create_index("decisions_feed_by_system", "decisions", ["system", "ledger_index"])
     op.create_index("decisions_feed_by_actor", "decisions", ["actor", "ledger_index"])
     op.create_index("decisions_feed_by_outcome", "decisions", ["outcome", "ledger_index"])
+    op.create_index("decisions_by_time", "decisions", ["at", "ledger_index"])
 
 
 def downgrade() -> None:
-    for name in ("decisions_feed_by_outcome", "decisions_feed_by_actor",
+    for name in ("decisions_by_time", "decisions_feed_by_outcome", "decisions_feed_by_actor",
                  "decisions_feed_by_system", "decisions_feed"):  # fmt: skip
         op.drop_index(name, table_name="decisions")
     with op.batch_alter_table("decisions") as batch:
