@@ -51,6 +51,7 @@ bench-lifecycle: $(DEV)  ## model lifecycle: governed predict vs the bare model,
 
 bench-server: $(DEV)  ## tether serve vs a bare FastAPI endpoint over HTTP (loopback), decision feed
 	$(PY) bench/server.py
+	$(PY) bench/feed.py
 
 clean:
 	rm -rf $(VENV) .tether-demo .pytest_cache .mypy_cache .ruff_cache

@@ -63,3 +63,18 @@ def test_serve_builds_each_worker_s_app_from_the_environment(
     monkeypatch.setenv("TETHER_DATABASE_URL", cli.url)
     with TestClient(app_factory()) as client:  # its lifespan closes the tether
         assert client.get("/healthz").json() == {"status": "ok"}
+
+
+def test_serve_with_otel_traces_each_worker_s_decisions(
+    cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """TETHER_OTEL (what --otel sets for every worker) instruments the worker's tether."""
+    monkeypatch.setenv("TETHER_HOME", str(cli.home))
+    monkeypatch.setenv("TETHER_DATABASE_URL", cli.url)
+    with TestClient(app_factory()) as plain:
+        bare = len(plain.app.state.tether.pipeline.monitors)  # type: ignore[attr-defined]
+    monkeypatch.setenv("TETHER_OTEL", "true")
+    with TestClient(app_factory()) as traced:
+        monitors = traced.app.state.tether.pipeline.monitors  # type: ignore[attr-defined]
+        assert len(monitors) == bare + 1
+        assert any("otel.Instrumentation" in repr(m) for m in monitors), monitors

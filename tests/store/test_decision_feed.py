@@ -143,4 +143,5 @@ def test_every_feed_query_reads_through_an_index(
             conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
             plan = [str(r[0]) for r in conn.exec_driver_sql(f"EXPLAIN {sql}")]
             scans = [p for p in plan if "Seq Scan" in p]
-    assert plan and not scans, plan
+    assert plan
+    assert not scans, plan

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import importlib.util
 import os
 import socket
 from typing import TYPE_CHECKING, Annotated
@@ -11,6 +12,7 @@ import typer
 
 from tether.cli._common import settings_from
 from tether.core import Tether
+from tether.errors import ConfigurationError
 from tether.settings import Settings
 
 if TYPE_CHECKING:
@@ -26,11 +28,27 @@ def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.", min=1, max=65535)] = 8765,
     workers: Annotated[int, typer.Option(help="Worker processes.", min=1)] = 1,
+    otel: Annotated[
+        bool,
+        typer.Option(
+            "--otel",
+            help="A span per decision through your OpenTelemetry SDK set-up (tether[otel]; "
+            "same as TETHER_OTEL=true).",
+        ),
+    ] = False,
 ) -> None:
-    """Serve the HTTP API (see docs/server.md); tokens come from 'tether token create'."""
+    """Serve the HTTP API and the console (see docs/server.md); tokens come from 'tether
+    token create', console logins from 'tether user create'."""
     import uvicorn
 
     settings = settings_from(ctx)
+    if otel or settings.otel:
+        if importlib.util.find_spec("opentelemetry") is None:
+            raise ConfigurationError(
+                "--otel (TETHER_OTEL) needs OpenTelemetry, which is not installed: "
+                "pip install 'tether[otel]'"
+            )
+        os.environ["TETHER_OTEL"] = "true"  # every worker process reads it
     # Fail here, before binding, when the home or the database is not usable.
     Tether.open(settings).close()
     # Each worker process builds its own app from the environment (app_factory below).
@@ -85,7 +103,12 @@ def app_factory() -> FastAPI:
     """
     from tether.server import create_app
 
-    app = create_app(Tether.open(Settings()), close_tether=True)
+    t = Tether.open(Settings())
+    if t.settings.otel:
+        from tether.adapters.otel import instrument
+
+        instrument(t)  # spans go to the global tracer provider the user configured
+    app = create_app(t, close_tether=True)
     gc.collect()
     gc.freeze()
     return app
