@@ -263,6 +263,22 @@ def _explanation(t: Tether, decision_id: str) -> Any:
         return None
 
 
+def _entry(t: Tether, user: Principal, decision_id: str) -> tuple[str, str, int, bytes | None]:
+    """(system, outcome, ledger index, payload) of a decision the user may read.
+
+    Raises:
+        NotFound: no such decision.
+        Forbidden: the user's role or scope does not cover it.
+    """
+    require(user, *READ_ROLES)
+    with t.store.read() as conn:
+        row = decision_repo.entry(conn, decision_id)
+    if row is None:
+        raise NotFound(f"decision {decision_id!r} does not exist; pick one from the feed")
+    check_system(user, row[0])
+    return row
+
+
 @router.get("/decisions/{decision_id}", response_class=HTMLResponse)
 def detail(
     request: Request,
@@ -276,13 +292,7 @@ def detail(
         NotFound: no such decision.
         Forbidden: the decision's system is outside the user's scope.
     """
-    require(user, *READ_ROLES)
-    with t.store.read() as conn:
-        row = decision_repo.entry(conn, decision_id)
-    if row is None:
-        raise NotFound(f"decision {decision_id!r} does not exist; pick one from the feed")
-    system, outcome, index, payload = row
-    check_system(user, system)
+    system, outcome, index, payload = _entry(t, user, decision_id)
     record = None if payload is None else orjson.loads(payload)
     entry: Entry = t.ledger.get(index)
     return render(
@@ -305,13 +315,7 @@ def receipt_file(
         NotFound: no such decision.
         Forbidden: the decision's system is outside the user's scope.
     """
-    require(user, *READ_ROLES)
-    with t.store.read() as conn:
-        row = decision_repo.entry(conn, decision_id)
-    if row is None:
-        raise NotFound(f"decision {decision_id!r} does not exist; pick one from the feed")
-    check_system(user, row[0])
-    body = t.ledger.receipt(row[2]).to_json()
+    body = t.ledger.receipt(_entry(t, user, decision_id)[2]).to_json()
     disposition = f'attachment; filename="receipt-{decision_id}.json"'
     return Response(body, media_type="application/json",
                     headers={"Content-Disposition": disposition})  # fmt: skip
