@@ -45,3 +45,17 @@ def test_a_system_scoped_operator_cannot_trip_an_agent_breaker(api: Api) -> None
     scoped = api.token("user:ops", "operator", systems=["loan-model"])
     response = api.call("POST", "/v1/breakers/agent:support/trip", scoped, json={"reason": "x"})
     assert response.status_code == 403
+
+
+def test_a_slash_in_system_names_does_not_widen_a_token_s_scope(api: Api) -> None:
+    for name in ("team", "team/loans"):
+        api.t.systems.register(name, kind="model", owner="credit", risk_tier="high",
+                               actor="user:root")  # fmt: skip
+    team = api.token("user:ops", "operator", systems=["team"])
+    path = "/v1/breakers/action:team/loans/refund/trip"
+    assert api.call("POST", path, team, json={"reason": "x"}).status_code == 403
+    assert api.t.breakers.state("action:team/loans/refund").state == "closed"
+    listed = api.call("GET", "/v1/breakers", team).json()["items"]
+    assert all(not b["key"].startswith("action:team/loans/") for b in listed)
+    both = api.token("user:ops", "operator", systems=["team", "team/loans"])  # both readings
+    assert api.call("POST", path, both, json={"reason": "x"}).status_code == 200

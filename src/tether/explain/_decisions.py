@@ -475,7 +475,7 @@ def _model_context(decision_id: str, system: str, context: Any) -> tuple[int, st
         type(version) is not int
         or version < 1
         or not isinstance(digest, str)
-        or not _DIGEST.match(digest)
+        or not _DIGEST.fullmatch(digest)
     ):
         shown = "none" if model is None else repr(model)
         raise _NoModel(

@@ -57,7 +57,7 @@ def validate_fields(kind: str, actor: str, subject: str | None) -> None:
     Raises:
         InvalidInput: a field is malformed; the message says which and why.
     """
-    if not isinstance(kind, str) or len(kind) > 64 or not _KIND.match(kind):
+    if not isinstance(kind, str) or len(kind) > 64 or not _KIND.fullmatch(kind):
         raise InvalidInput(
             f"kind {kind!r} is not a valid kind: use lowercase dotted words like "
             "'decision' or 'policy.published' (letters, digits, '_', '-', at most 64 chars)"
@@ -146,7 +146,7 @@ class Entry:
         index, digest = obj["index"], obj["payload_digest"]
         if type(index) is not int or index < 0:
             raise VerificationError(f"entry index {index!r} is not a non-negative integer")
-        if not isinstance(digest, str) or not _DIGEST.match(digest):
+        if not isinstance(digest, str) or not _DIGEST.fullmatch(digest):
             raise VerificationError(f"entry payload digest {digest!r} is malformed")
         for name in ("timestamp", "kind", "actor"):
             if not isinstance(obj[name], str):

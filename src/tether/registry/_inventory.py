@@ -29,7 +29,7 @@ _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.:/@-]{0,199}$")
 
 
 def _check_name(value: str, what: str) -> None:
-    if not isinstance(value, str) or not _NAME.match(value):
+    if not isinstance(value, str) or not _NAME.fullmatch(value):
         raise InvalidInput(
             f"{what} {value!r} is not a valid name: use letters, digits and _ . : / @ - "
             "(at most 200 characters, not starting with punctuation)"

@@ -52,6 +52,9 @@ def _opaque(value: dict[str, int]) -> str:
     return base64.urlsafe_b64encode(orjson.dumps(value)).decode().rstrip("=")
 
 
+_LARGEST = 2**63 - 1  # a database BIGINT: beyond it no cursor of ours can point
+
+
 def _unwrap(cursor: str, key: str) -> int | None:
     """The non-negative int under ``key`` in a cursor, or None when it is not one."""
     try:
@@ -59,7 +62,7 @@ def _unwrap(cursor: str, key: str) -> int | None:
         number = value[key]
     except (binascii.Error, ValueError, TypeError, KeyError, orjson.JSONDecodeError):
         return None
-    if not isinstance(number, int) or isinstance(number, bool) or number < 0:
+    if not isinstance(number, int) or isinstance(number, bool) or not 0 <= number <= _LARGEST:
         return None
     return number
 

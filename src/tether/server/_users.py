@@ -145,7 +145,7 @@ class Users:
                 password shorter than :data:`MIN_PASSWORD` characters.
             Conflict: the username is taken.
         """
-        if not _USERNAME.match(username):
+        if not _USERNAME.fullmatch(username):
             raise InvalidInput(
                 f"username {username!r} must be 1-64 lowercase letters, digits, '.', '_' "
                 "or '-', starting with a letter or digit"
@@ -237,7 +237,7 @@ class Users:
                 (one message for all). The failure counts towards a lockout.
         """
         with self._t.store.read() as conn:
-            row = repo.get(conn, username) if _USERNAME.match(username) else None
+            row = repo.get(conn, username) if _USERNAME.fullmatch(username) else None
         now = self._t.clock.now().timestamp()
         if row is None or row.disabled_at is not None or len(password) > MAX_PASSWORD:
             # Check against a throwaway hash, so that a failure takes as long whether
@@ -248,17 +248,26 @@ class Users:
             raise LoginFailed
         if row.locked_until is not None and row.locked_until > now:
             raise AccountLocked(username, row.locked_until)
+        # The attempt counts as a failure before the password is checked (a success
+        # resets it): parallel guesses get MAX_FAILURES checks per lockout, no more.
+        with self._t.store.write() as conn:
+            count = repo.reserve_attempt(conn, username, now, MAX_FAILURES)
+        if count is None:  # locked meanwhile, or its last attempts are in flight
+            with self._t.store.read() as conn:
+                found = repo.get(conn, username)
+            until = found.locked_until if found is not None else None
+            raise AccountLocked(username, until or now + LOCKOUT.total_seconds())
         if not self._verify(row.password_hash, password):
-            self._failed(row, now)
+            if count >= MAX_FAILURES:
+                self._lock(row.username, count, now)
             raise LoginFailed
         actor = self._t.actors.find(row.actor)
         if actor is None or not actor.active:
             raise LoginFailed
-        if row.failed_logins or row.locked_until is not None or self._rehash(row.password_hash):
-            with self._t.store.write() as conn:
-                repo.reset_failures(conn, username)
-                if self._rehash(row.password_hash):
-                    repo.set_password_hash(conn, username, self._hasher.hash(password))
+        with self._t.store.write() as conn:
+            repo.reset_failures(conn, username)
+            if self._rehash(row.password_hash):
+                repo.set_password_hash(conn, username, self._hasher.hash(password))
         return _principal(row)
 
     def login(self, username: str, password: str) -> str:
@@ -328,16 +337,13 @@ class Users:
         except InvalidHashError:
             return True
 
-    def _failed(self, row: repo.UserRow, now: float) -> None:
-        with self._t.store.write() as conn:
-            count = repo.record_failure(conn, row.username)
-        if count >= MAX_FAILURES:
-            until = now + LOCKOUT.total_seconds()
-            self._t.ledger.append(
-                "user.locked", SYSTEM_ACTOR,
-                {"username": row.username, "failures": count, "until": until},
-                subject=f"user/{row.username}", mutation=repo.lock(row.username, until),
-            )  # fmt: skip
+    def _lock(self, username: str, failures: int, now: float) -> None:
+        until = now + LOCKOUT.total_seconds()
+        self._t.ledger.append(
+            "user.locked", SYSTEM_ACTOR,
+            {"username": username, "failures": failures, "until": until},
+            subject=f"user/{username}", mutation=repo.lock(username, until),
+        )  # fmt: skip
 
 
 def check_password(password: str) -> None:

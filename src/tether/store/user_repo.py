@@ -27,7 +27,7 @@ __all__ = [
     "listing",
     "lock",
     "purge_sessions",
-    "record_failure",
+    "reserve_attempt",
     "reset_failures",
     "session",
     "set_password_hash",
@@ -148,13 +148,22 @@ def listing(conn: Connection) -> list[UserRow]:
 # -- operational updates --------------------------------------------------------------
 
 
-def record_failure(conn: Connection, username: str) -> int:
-    """Count one more consecutive failed login; return the new count."""
-    conn.execute(
+def reserve_attempt(conn: Connection, username: str, now: float, most: int) -> int | None:
+    """Count a login attempt as failed *before* its password is checked (a success
+    resets the count), so that parallel guesses cannot outrun the lockout: return the
+    new count, or None when the account is locked or ``most`` attempts are already
+    counted (one atomic UPDATE; the row stays locked until the transaction ends)."""
+    done = conn.execute(
         update(users)
-        .where(users.c.username == username)
+        .where(
+            users.c.username == username,
+            or_(users.c.locked_until.is_(None), users.c.locked_until <= now),
+            users.c.failed_logins < most,
+        )
         .values(failed_logins=users.c.failed_logins + 1)
     )
+    if done.rowcount != 1:
+        return None
     count = conn.execute(
         select(users.c.failed_logins).where(users.c.username == username)
     ).scalar_one()

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import Literal
 
 import pytest
 from argon2 import PasswordHasher
@@ -10,7 +14,7 @@ from sqlalchemy import select
 from tests.server.console.conftest import FAST, PASSWORD, Console, ConsoleClient, csrf_of
 
 from tether.errors import InvalidInput
-from tether.server._users import Users
+from tether.server._users import MAX_FAILURES, AccountLocked, LoginFailed, Users
 from tether.store.tables import console_sessions, users
 from tether.testing import FrozenClock
 
@@ -286,3 +290,63 @@ def test_a_logged_in_user_skips_the_login_form(console: Console) -> None:
     client = console("auditor")
     again = client.get("/console/login?next=/console/breakers", follow_redirects=False)
     assert (again.status_code, again.headers["location"]) == (303, "/console/breakers")
+
+
+class _Counting(PasswordHasher):
+    """argon2 with cheap parameters that counts the passwords it checks and holds each
+    check until ``together`` of them run at once (or 2 s pass: then fewer ever did)."""
+
+    def __init__(self, together: int) -> None:
+        super().__init__(time_cost=1, memory_cost=1024, parallelism=1)
+        self.checked = 0
+        self._lock = threading.Lock()
+        self._barrier = threading.Barrier(together, timeout=2)
+
+    def verify(self, hash: str | bytes, password: str | bytes) -> Literal[True]:
+        with self._lock:
+            self.checked += 1
+        with contextlib.suppress(threading.BrokenBarrierError):
+            self._barrier.wait()
+        return super().verify(hash, password)
+
+
+def test_parallel_guesses_cannot_outrun_the_lockout(console: Console) -> None:
+    """Each attempt is counted before its password is checked: twelve guesses at once
+    get MAX_FAILURES checks, the rest are refused as locked, and then even the right
+    password is refused until the lock ends."""
+    console.user("auditor", username="ann")
+    hasher = _Counting(together=MAX_FAILURES)
+    service = Users(console.t, hasher=hasher)
+
+    def guess(n: int) -> str:
+        try:
+            service.authenticate("ann", f"wrong guess number {n}")
+        except AccountLocked:
+            return "locked"
+        except LoginFailed:
+            return "failed"
+        return "in"
+
+    with ThreadPoolExecutor(12) as pool:
+        results = sorted(pool.map(guess, range(12)))
+    assert hasher.checked == MAX_FAILURES
+    assert results == ["failed"] * MAX_FAILURES + ["locked"] * (12 - MAX_FAILURES)
+    with pytest.raises(AccountLocked):
+        service.authenticate("ann", PASSWORD)
+
+
+def test_an_unexpected_error_page_carries_the_security_headers(console: Console) -> None:
+    """A 500 is answered by the outermost error handler, outside the headers' middleware."""
+    client = console("auditor")
+
+    def boom() -> None:
+        raise RuntimeError("a bug")
+
+    client.app.add_api_route("/console/boom", boom)  # type: ignore[attr-defined]
+    r = client.get("/console/boom")
+    assert r.status_code == 500
+    assert "a bug" not in r.text
+    assert "default-src 'self'" in r.headers["content-security-policy"]
+    assert r.headers["x-frame-options"] == "DENY"
+    assert r.headers["cache-control"] == "no-store"
+    assert r.headers.get_list("x-frame-options") == ["DENY"]

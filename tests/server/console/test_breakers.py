@@ -122,3 +122,36 @@ def test_a_malformed_key_is_refused(console: Console) -> None:
     refused = client.form("/console/breakers/trip", key="loan-model", reason="x", confirm="yes")
     assert refused.status_code == 422
     assert "is not a key like system:S" in refused.text
+
+
+def test_a_key_with_a_trailing_newline_is_refused(console: Console) -> None:
+    """Otherwise the page would report a kill switch that stops nothing."""
+    t, client = console.t, console("admin")
+    size = t.ledger.size
+    refused = client.form("/console/breakers/trip", key="system:loan-model\n", reason="x",
+                          confirm="yes")  # fmt: skip
+    assert refused.status_code == 422
+    assert t.ledger.size == size
+    assert [b.key for b in t.breakers.list() if b.state == "open"] == []
+
+
+def test_a_slash_in_system_names_does_not_widen_a_scope(console: Console) -> None:
+    """``action:team/loans/predict`` may be an action of ``team`` or of ``team/loans``:
+    a user scoped to ``team`` neither sees nor changes it."""
+    t = console.t
+    for name in ("team", "team/loans"):
+        t.systems.register(name, kind="model", owner="credit", risk_tier="high",
+                           actor="user:root")  # fmt: skip
+    key = "action:team/loans/predict"
+    t.breakers.trip(key, actor="user:root", reason="incident 12")
+    team = console("operator", systems=["team"])
+    assert key not in team.get("/console/breakers").text
+    refused = team.form("/console/breakers/reset", key=key, reason="x", confirm="yes")
+    assert refused.status_code == 403
+    assert t.breakers.state(key).state == "open"
+    both = console("operator", systems=["team", "team/loans"], username="ops-both")
+    assert key in both.get("/console/breakers").text
+    assert (
+        both.form("/console/breakers/reset", key=key, reason="ok", confirm="yes").status_code == 303
+    )
+    assert t.breakers.state(key).state == "closed"

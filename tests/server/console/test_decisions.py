@@ -11,10 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.pipeline.conftest import POLICY
 from tests.server.console.conftest import Console
 
 from tether import Tether
 from tether.ledger import Receipt, verify_receipt
+from tether.policy import Policy
 from tether.server.console.decisions import PAGE, check_receipt
 from tether.testing import FrozenClock
 
@@ -94,6 +96,7 @@ def test_feed_filters_by_system_actor_verdict_and_time(
         ("outcome=maybe", "outcome &#39;maybe&#39; is unknown; use one of allowed"),
         ("since=yesterday", "since &#39;yesterday&#39; is not a date and time; use YYYY-MM-DD"),
         ("since=2026-01-02&until=2026-01-01", "until (2026-01-01) must be after since"),
+        ("before=9223372036854775808", "less than or equal to 9223372036854775807"),
     ],
 )
 def test_feed_refuses_bad_filters_with_the_fix(console: Console, query: str, message: str) -> None:
@@ -256,3 +259,36 @@ def test_detail_shows_the_stored_explanation(console: Console, tmp_path: Path) -
     assert 'id="explanation"' in page.text
     assert html.escape(explanation.sentence) in page.text
     assert 'id="output"' in page.text  # the model's output is recorded and shown
+
+
+def test_an_approval_of_another_system_named_by_a_request_is_not_shown(
+    console: Console,
+) -> None:
+    """A request may name any approval id; the pipeline refuses one of another system
+    and records the id. Its votes must not reach a user scoped to the requesting system
+    (they get 403 on that approval's own page)."""
+    t = console.t
+    policy = (
+        POLICY
+        + """  - id: big-loan
+    systems: [loan-model]
+    actions: [predict]
+    when: action.args.income > 1000000
+    effect: require_approval
+    approvers: {roles: [finance_lead]}
+    reason: big loans need a finance lead
+"""
+    )
+    t.policies.publish(Policy.from_text(policy, "big-loan.yaml"), actor="user:root")
+    other = refund(t)
+    secret = "CONFIDENTIAL: customer 4711 is under fraud review"
+    t.approvals.approve(other.approval_id, approver="user:lea", comment=secret)
+    d = t.decide("loan-model", "predict", actor="svc:scoring", inputs={"income": 2_000_000},
+                 approval_id=other.approval_id)  # fmt: skip
+    assert d.outcome == "denied"
+    scoped = console("auditor", systems=["loan-model"])
+    assert scoped.get(f"/console/approvals/{other.approval_id}").status_code == 403
+    page = scoped.get(f"/console/decisions/{d.id}")
+    assert page.status_code == 200
+    assert secret not in page.text
+    assert 'id="approval"' not in page.text

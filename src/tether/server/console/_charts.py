@@ -43,8 +43,12 @@ class Series:
     dashed: bool = False
 
 
+_LIMIT = 1e300  # beyond it, the axis arithmetic (ranges, padding, ticks) overflows
+
+
 def _finite(v: float | None) -> float | None:
-    return float(v) if v is not None and math.isfinite(v) else None
+    """The value to draw, or None (a gap) for a missing, infinite or overflowing one."""
+    return float(v) if v is not None and math.isfinite(v) and abs(v) <= _LIMIT else None
 
 
 def nice_ticks(lo: float, hi: float, count: int = 5) -> list[float]:

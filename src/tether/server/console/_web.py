@@ -190,7 +190,21 @@ def error_page(request: Request, status: int, kind: str, message: str, hint: str
     except Exception:  # the error page itself must not fail: plain text then
         response = HTMLResponse(f"<h1>{status}</h1>", status_code=status)
     response.status_code = status
+    # A 500 is answered outside the middleware that adds these: add them here.
+    for name, value in _security_headers(static=False):
+        response.headers[name] = value
     return response
+
+
+def _security_headers(static: bool) -> list[tuple[str, str]]:
+    """The headers of every console response (pages are never cached)."""
+    headers = [
+        ("content-security-policy", CSP),
+        ("x-frame-options", "DENY"),
+        ("x-content-type-options", "nosniff"),
+        ("referrer-policy", "same-origin"),
+    ]
+    return headers if static else [*headers, ("cache-control", "no-store")]
 
 
 class SecurityHeaders:
@@ -209,14 +223,12 @@ class SecurityHeaders:
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))
+                present = {name.lower() for name, _ in headers}
                 headers += [
-                    (b"content-security-policy", CSP.encode()),
-                    (b"x-frame-options", b"DENY"),
-                    (b"x-content-type-options", b"nosniff"),
-                    (b"referrer-policy", b"same-origin"),
+                    (name.encode(), value.encode())
+                    for name, value in _security_headers(static)
+                    if name.encode() not in present
                 ]
-                if not static:
-                    headers.append((b"cache-control", b"no-store"))
                 message = {**message, "headers": headers}
             await send(message)
 

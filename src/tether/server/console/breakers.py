@@ -20,12 +20,11 @@ from fastapi.responses import Response
 
 from tether.core import Tether
 from tether.errors import InvalidInput
-from tether.server._access import check_change
 from tether.server._auth import get_tether
 from tether.server._tokens import Principal
-from tether.server.console._session import CsrfChecked, CurrentUser, check_system, require
+from tether.server.console._session import CsrfChecked, CurrentUser, require
 from tether.server.console._web import redirect, render
-from tether.server.routes.breakers import KEY_PATTERN, system_of
+from tether.server.routes.breakers import KEY_PATTERN, check_key, covered
 from tether.store.breaker_repo import BreakerRow
 
 __all__ = ["READ_ROLES", "WRITE_ROLES", "router"]
@@ -62,8 +61,7 @@ def _views(t: Tether, user: Principal) -> list[BreakerView]:
     keys |= set(stored)
     views = []
     for key in keys:
-        system = system_of(key)
-        if user.systems is not None and (system is None or not user.covers(system)):
+        if not covered(t, user, key):
             continue
         kind, _, name = key.partition(":")
         row = stored.get(key) or BreakerRow(key, "closed", False, None, "", 0, 0.0)
@@ -95,26 +93,17 @@ def breakers(request: Request, user: CurrentUser, t: Annotated[Tether, Depends(g
 Field = Annotated[str, Form(max_length=2000)]
 
 
-def _change(user: Principal, key: str, reason: str, confirm: str) -> tuple[str, str]:
+def _change(t: Tether, user: Principal, key: str, reason: str, confirm: str) -> tuple[str, str]:
     require(user, *WRITE_ROLES)
-    if not _KEY.match(key):
+    if not _KEY.fullmatch(key):
         raise InvalidInput(f"breaker {key!r} is not a key like system:S, action:S/A or agent:ID")
-    system = system_of(key)
-    if system is not None:
-        check_system(user, system)
-    elif user.systems is not None:
-        check_system(user, key)  # an agent spans systems: scoped users may not
+    check_key(t, user, key)  # scope and ownership of every system it may belong to
     if not reason.strip():
         raise InvalidInput("give a reason: it is recorded in the ledger with your name")
     if confirm != "yes":
         raise InvalidInput(f"tick the box confirming what changing {key} does, then submit again")
     kind, _, name = key.partition(":")
     return reason.strip(), _stops(kind, name)
-
-
-def _check(t: Tether, user: Principal, key: str) -> None:
-    """The API's per-system rules for breaker changes (an owner only of their systems)."""
-    check_change(t, user, system_of(key))
 
 
 @router.post("/breakers/trip")
@@ -127,8 +116,7 @@ def trip(
     confirm: Annotated[str, Form(max_length=10)] = "",
 ) -> Response:
     """Open a breaker by hand (the kill switch): it stays open until reset."""
-    why, stops = _change(user, key, reason, confirm)
-    _check(t, user, key)
+    why, stops = _change(t, user, key, reason, confirm)
     t.breakers.trip(key, actor=user.actor, reason=why)
     flash = f"Tripped {key}: {stops} is stopped until someone resets it."
     return redirect(f"/console/breakers#{quote(key, safe=_SAFE)}", flash=flash)
@@ -144,8 +132,7 @@ def reset(
     confirm: Annotated[str, Form(max_length=10)] = "",
 ) -> Response:
     """Close a breaker: the actions it guards run again."""
-    why, stops = _change(user, key, reason, confirm)
-    _check(t, user, key)
+    why, stops = _change(t, user, key, reason, confirm)
     t.breakers.reset(key, actor=user.actor, reason=why)
     flash = f"Reset {key}: {stops} runs again."
     return redirect(f"/console/breakers#{quote(key, safe=_SAFE)}", flash=flash)

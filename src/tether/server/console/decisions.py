@@ -29,7 +29,7 @@ from tether.errors import InvalidInput, NotFound, TetherError, VerificationError
 from tether.ledger import Entry, Receipt, verify_receipt
 from tether.pipeline import Outcome
 from tether.server._auth import get_tether
-from tether.server._schemas import ID_PATTERN
+from tether.server._schemas import ID_PATTERN, MAX_INDEX
 from tether.server._tokens import Principal
 from tether.server.console._session import CurrentUser, check_system, require
 from tether.server.console._web import render
@@ -157,7 +157,7 @@ def feed_page(
     user: CurrentUser,
     t: TetherDep,
     f: FiltersDep,
-    before: Annotated[int | None, Query(ge=0)] = None,
+    before: Annotated[int | None, Query(ge=0, le=MAX_INDEX)] = None,
 ) -> Response:
     """The decisions feed: newest first, :data:`PAGE` per page, ``before`` a ledger index.
 
@@ -187,7 +187,7 @@ def new_rows(
     user: CurrentUser,
     t: TetherDep,
     f: FiltersDep,
-    after: Annotated[int, Query(ge=-1)] = -1,
+    after: Annotated[int, Query(ge=-1, le=MAX_INDEX)] = -1,
 ) -> Response:
     """Table rows of decisions newer than ledger index ``after`` (newest first), for
     ``decisions.js``; more than :data:`PAGE` of them give one row asking to reload.
@@ -246,14 +246,20 @@ def _verified(receipt: Receipt, t: Tether, record: Any, vkey: str) -> ReceiptChe
     return ReceiptCheck(True, message, data, vkey)
 
 
-def _approval(t: Tether, record: dict[str, Any] | None) -> Approval | None:
+def _approval(
+    t: Tether, user: Principal, system: str, record: dict[str, Any] | None
+) -> Approval | None:
+    """The approval the decision names, when it is one of the decision's own system that
+    the user may see (a request may name another system's approval: it is refused, and
+    its votes are not shown here)."""
     approval_id = record.get("approval") if record else None
     if not isinstance(approval_id, str):
         return None
     try:
-        return t.approvals.get(approval_id)
+        found = t.approvals.get(approval_id)
     except NotFound:
         return None
+    return found if found.system == system and user.covers(found.system) else None
 
 
 def _explanation(t: Tether, decision_id: str) -> Any:
@@ -298,7 +304,7 @@ def detail(
     return render(
         request, "decision.html", user, nav="decisions", id=decision_id, system=system,
         outcome=outcome, index=index, record=record, entry=entry,
-        explanation=_explanation(t, decision_id), approval=_approval(t, record),
+        explanation=_explanation(t, decision_id), approval=_approval(t, user, system, record),
         check=check_receipt(t, index, record),
     )  # fmt: skip
 

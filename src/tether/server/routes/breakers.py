@@ -34,7 +34,7 @@ def list_(
     cursor: Cursor = None,
 ) -> dict[str, Any]:
     """Every breaker that ever tripped (those of the token's systems), by key."""
-    rows = [render(r) for r in t.breakers.list() if _covered(who, r.key)]
+    rows = [render(r) for r in t.breakers.list() if covered(t, who, r.key)]
     return page(rows, limit, cursor)
 
 
@@ -50,7 +50,7 @@ def trip(
     Raises:
         InvalidInput: a malformed key, or the actor may not trip breakers.
     """
-    check_change(t, who, system_of(key))
+    check_key(t, who, key)
     t.breakers.trip(key, actor=who.actor, reason=body.reason)
     return render(t.breakers.state(key))
 
@@ -67,29 +67,57 @@ def reset(
     Raises:
         InvalidInput: a malformed key, or the actor may not reset breakers.
     """
-    check_change(t, who, system_of(key))
+    check_key(t, who, key)
     t.breakers.reset(key, actor=who.actor, reason=body.reason)
     return render(t.breakers.state(key))
 
 
-def system_of(key: str) -> str | None:
-    """The system a breaker key belongs to (None for an agent's breaker).
+def systems_of(t: Tether, key: str) -> tuple[str, ...] | None:
+    """The systems a breaker key may belong to (None for an agent's breaker).
+
+    System and action names may both contain ``/``, so ``action:team/loans/predict`` is
+    action ``loans/predict`` of ``team`` or action ``predict`` of ``team/loans``: every
+    reading that names a registered system counts (all readings when none does), and
+    whoever changes or sees the breaker must be entitled to each (fail closed).
 
     Example:
-        >>> system_of("action:pay/refund"), system_of("agent:bot")
-        ('pay', None)
+        >>> from tether.testing import temporary_tether
+        >>> t = temporary_tether()
+        >>> systems_of(t, "action:pay/refund"), systems_of(t, "agent:bot")
+        (('pay',), None)
+        >>> systems_of(t, "action:team/loans/predict")
+        ('team', 'team/loans')
+        >>> t.close()
     """
     kind, _, rest = key.partition(":")
     if kind == "system":
-        return rest
-    if kind == "action":
-        return rest.split("/", 1)[0]
-    return None
+        return (rest,)
+    if kind != "action":
+        return None
+    readings = tuple(rest[:i] for i, c in enumerate(rest) if c == "/" and i > 0)
+    known = tuple(s for s in readings if t.systems.find(s) is not None)
+    return known or readings
 
 
-def _covered(who: Principal, key: str) -> bool:
-    system = system_of(key)
-    return who.systems is None or (system is not None and who.covers(system))
+def check_key(t: Tether, who: Principal, key: str) -> None:
+    """Refuse a principal that may not change the breaker ``key`` (scope, ownership).
+
+    Raises:
+        Forbidden: see :func:`tether.server._access.check_change`, for every system the
+            key may belong to.
+    """
+    systems = systems_of(t, key)
+    for system in systems if systems else (None,):
+        check_change(t, who, system)
+
+
+def covered(t: Tether, who: Principal, key: str) -> bool:
+    """True when ``who``'s scope covers every system the breaker may belong to (an
+    agent's breaker spans systems: only an unscoped principal sees it)."""
+    if who.systems is None:
+        return True
+    systems = systems_of(t, key)
+    return bool(systems) and all(who.covers(s) for s in systems or ())
 
 
 def render(r: BreakerRow) -> dict[str, Any]:
