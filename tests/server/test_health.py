@@ -68,6 +68,7 @@ def test_openapi_lists_the_endpoints(api: Api) -> None:
         "/v1/systems/{name}/gates",
         "/v1/systems/{name}/gates/versions",
         "/v1/signals",
+        "/v1/monitoring/{system}/checks",
         "/v1/ledger/checkpoint",
         "/v1/ledger/receipts/{index}",
         "/v1/ledger/verify",

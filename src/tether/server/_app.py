@@ -24,6 +24,7 @@ from tether.server.routes import (
     ledger,
     metrics,
     models,
+    monitoring,
     outcomes,
     policies,
     signals,
@@ -68,7 +69,7 @@ def create_app(
     app.state.metrics = Metrics(tether).install()
     for module in (
         health, decisions, approvals, breakers, metrics,
-        outcomes, models, signals, ledger, policies,
+        outcomes, models, signals, monitoring, ledger, policies,
     ):  # fmt: skip
         app.include_router(module.router)
     for router in console_routers:

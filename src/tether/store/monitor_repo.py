@@ -55,8 +55,11 @@ def record_check(system: str, at: float) -> Mutation:
     return Mutation((Statement(sql, (system, ENTRY_INDEX, at)),))
 
 
-def checks(conn: Connection, system: str, *, last: int) -> list[CheckRow]:
-    """The ``last`` recorded checks of ``system``, oldest first."""
+def checks(
+    conn: Connection, system: str, *, last: int, before: int | None = None
+) -> list[CheckRow]:
+    """The ``last`` recorded checks of ``system`` (those before ledger index ``before``:
+    keyset paging), oldest first."""
     stmt = (
         select(monitor_checks.c.ledger_index, monitor_checks.c.checked_at, ledger_entries.c.payload)
         .join(ledger_entries, ledger_entries.c.idx == monitor_checks.c.ledger_index)
@@ -64,6 +67,8 @@ def checks(conn: Connection, system: str, *, last: int) -> list[CheckRow]:
         .order_by(monitor_checks.c.ledger_index.desc())
         .limit(last)
     )
+    if before is not None:
+        stmt = stmt.where(monitor_checks.c.ledger_index < before)
     rows = [
         CheckRow(int(i), float(at), None if p is None else bytes(p))
         for i, at, p in conn.execute(stmt)
