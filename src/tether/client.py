@@ -28,7 +28,8 @@ _SERVER_TYPES = ("Forbidden", "MalformedBody", "PayloadTooLarge", "Unauthenticat
 
 
 class Client:
-    """Decisions, approvals and breakers over HTTP, as the token's actor.
+    """The HTTP API v1 as methods (decisions, approvals, breakers, systems and models,
+    monitoring, ledger, policies), as the token's actor.
 
     Args:
         base_url: the server, e.g. ``http://127.0.0.1:8765``.
@@ -82,9 +83,13 @@ class Client:
         inputs: Any = None,
         context: Mapping[str, Any] | None = None,
         approval_id: str | None = None,
+        wait: float = 0.0,
     ) -> dict[str, Any]:
         """Ask whether the token's actor may do ``action`` on ``system``; the decision
-        is recorded. A denial is a decision too: read ``allowed`` and ``outcome``."""
+        is recorded. A denial is a decision too: read ``allowed`` and ``outcome``.
+        ``wait`` (seconds, at most 60): when an approval is needed, let the server wait
+        that long for it and answer the final decision (keep the client's ``timeout``
+        above it)."""
         body: dict[str, Any] = {"system": system, "action": action}
         if inputs is not None:
             body["inputs"] = inputs
@@ -92,17 +97,54 @@ class Client:
             body["context"] = dict(context)
         if approval_id is not None:
             body["approval_id"] = approval_id
-        return self._call("POST", "/v1/decisions", json=body)
+        params = {"wait": wait} if wait else None
+        return self._call("POST", "/v1/decisions", json=body, params=params)
 
     def decision(self, decision_id: str) -> dict[str, Any]:
         """The recorded decision (``record`` is None once erased)."""
         return self._call("GET", f"/v1/decisions/{_seg(decision_id)}")
 
+    def feed(
+        self,
+        *,
+        system: str | None = None,
+        actor: str | None = None,
+        outcome: str | None = None,
+        since: str | None = None,
+        until: str | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> dict[str, Any]:
+        """Recorded decisions, newest first, filtered (times: ISO-8601 with an offset)."""
+        filters = {"system": system, "actor": actor, "outcome": outcome, "since": since,
+                   "until": until}  # fmt: skip
+        params = {k: v for k, v in filters.items() if v is not None}
+        return self._call("GET", "/v1/decisions", params={**params, **_page(limit, cursor)})
+
+    def record_outcome(
+        self, decision_id: str, output: Any = None, error: str | None = None
+    ) -> dict[str, Any]:
+        """The outcome of an allowed action the client ran itself (the token's actor
+        must be the decision's)."""
+        body: dict[str, Any] = {"output": output}
+        if error is not None:
+            body["error"] = error
+        return self._call("POST", f"/v1/decisions/{_seg(decision_id)}/outcome", json=body)
+
+    def add_feedback(self, labels: Mapping[str, Any]) -> dict[str, Any]:
+        """Ground truth for recorded decisions: ``{decision_id: label}``."""
+        body = {"labels": [{"decision_id": d, "label": v} for d, v in labels.items()]}
+        return self._call("POST", "/v1/feedback", json=body)
+
     # -- approvals ----------------------------------------------------------------------
 
-    def approvals(self, limit: int = 50, cursor: str | None = None) -> dict[str, Any]:
-        """A page of open approvals: ``{"items": [...], "next": cursor or None}``."""
-        return self._call("GET", "/v1/approvals", params=_page(limit, cursor))
+    def approvals(
+        self, limit: int = 50, cursor: str | None = None, *, mine: bool = False
+    ) -> dict[str, Any]:
+        """A page of open approvals: ``{"items": [...], "next": cursor or None}``;
+        ``mine``: only those the token's actor may vote on (its inbox)."""
+        params = {**_page(limit, cursor), **({"mine": "true"} if mine else {})}
+        return self._call("GET", "/v1/approvals", params=params)
 
     def approval(self, approval_id: str) -> dict[str, Any]:
         """One approval with its votes (poll it after ``require_approval``)."""
@@ -117,6 +159,120 @@ class Client:
         """Reject as the token's actor; ``comment`` says why (required)."""
         path = f"/v1/approvals/{_seg(approval_id)}/reject"
         return self._call("POST", path, json={"comment": comment})
+
+    def override(
+        self, approval_id: str, justification: str, *, approve: bool = True
+    ) -> dict[str, Any]:
+        """Override the approval process (approve, or ``approve=False`` to reject),
+        with a written justification (the actor needs the registry's override role)."""
+        path = f"/v1/approvals/{_seg(approval_id)}/override"
+        return self._call("POST", path, json={"justification": justification, "approve": approve})
+
+    # -- systems, models, monitoring ------------------------------------------------------
+
+    def systems(self, limit: int = 50, cursor: str | None = None) -> dict[str, Any]:
+        """A page of the inventory (the token's systems)."""
+        return self._call("GET", "/v1/systems", params=_page(limit, cursor))
+
+    def versions(self, system: str, limit: int = 50, cursor: str | None = None) -> dict[str, Any]:
+        """A page of a system's registered model versions, oldest first."""
+        return self._call("GET", f"/v1/systems/{_seg(system)}/versions",
+                          params=_page(limit, cursor))  # fmt: skip
+
+    def version(self, system: str, number: int) -> dict[str, Any]:
+        """One registered model version."""
+        return self._call("GET", f"/v1/systems/{_seg(system)}/versions/{int(number)}")
+
+    def alias_history(
+        self, system: str, alias: str = "champion", limit: int = 50, cursor: str | None = None
+    ) -> dict[str, Any]:
+        """A page of every move of an alias."""
+        path = f"/v1/systems/{_seg(system)}/aliases/{_seg(alias)}/history"
+        return self._call("GET", path, params=_page(limit, cursor))
+
+    def gates(self, system: str) -> dict[str, Any]:
+        """The system's current gate set (``current`` is None when it has none)."""
+        return self._call("GET", f"/v1/systems/{_seg(system)}/gates")
+
+    def gate_versions(
+        self, system: str, limit: int = 50, cursor: str | None = None
+    ) -> dict[str, Any]:
+        """A page of every version of the system's gate set."""
+        return self._call("GET", f"/v1/systems/{_seg(system)}/gates/versions",
+                          params=_page(limit, cursor))  # fmt: skip
+
+    def promote(
+        self,
+        system: str,
+        version: int,
+        reason: str,
+        *,
+        alias: str = "champion",
+        approval_id: str | None = None,
+        override_by: str | None = None,
+        justification: str | None = None,
+    ) -> dict[str, Any]:
+        """Move an alias to ``version`` through the gates and policy."""
+        body: dict[str, Any] = {"version": version, "reason": reason, "alias": alias}
+        extra = {"approval_id": approval_id, "override_by": override_by,
+                 "justification": justification}  # fmt: skip
+        body.update({k: v for k, v in extra.items() if v is not None})
+        return self._call("POST", f"/v1/systems/{_seg(system)}/promote", json=body)
+
+    def rollback(
+        self, system: str, reason: str, *, alias: str = "champion", approval_id: str | None = None
+    ) -> dict[str, Any]:
+        """Move an alias back to its last healthy version."""
+        body: dict[str, Any] = {"reason": reason, "alias": alias}
+        if approval_id is not None:
+            body["approval_id"] = approval_id
+        return self._call("POST", f"/v1/systems/{_seg(system)}/rollback", json=body)
+
+    def signals(
+        self, system: str | None = None, limit: int = 50, cursor: str | None = None
+    ) -> dict[str, Any]:
+        """A page of active signals, newest first (of ``system``, or of every system)."""
+        params = {**_page(limit, cursor), **({"system": system} if system else {})}
+        return self._call("GET", "/v1/signals", params=params)
+
+    def checks(self, system: str, limit: int = 50, cursor: str | None = None) -> dict[str, Any]:
+        """A page of a system's recorded monitoring checks, newest first."""
+        return self._call("GET", f"/v1/monitoring/{_seg(system)}/checks",
+                          params=_page(limit, cursor))  # fmt: skip
+
+    # -- ledger and policies ------------------------------------------------------------
+
+    def checkpoint(self) -> dict[str, Any]:
+        """The latest signed checkpoint, the ledger size and the key to check it."""
+        return self._call("GET", "/v1/ledger/checkpoint")
+
+    def receipt(self, index: int) -> dict[str, Any]:
+        """The offline-verifiable receipt of ledger entry ``index``."""
+        return self._call("GET", f"/v1/ledger/receipts/{int(index)}")
+
+    def verify(self) -> dict[str, Any]:
+        """Verify the whole ledger now (slow on big ledgers)."""
+        return self._call("GET", "/v1/ledger/verify")
+
+    def policy(self) -> dict[str, Any]:
+        """The enforced policy (and the shadow candidate, if any)."""
+        return self._call("GET", "/v1/policies/current")
+
+    def publish_policy(self, text: str, *, shadow: bool = False) -> dict[str, Any]:
+        """Publish a policy (YAML text): enforced, or as the shadow candidate."""
+        return self._call("POST", "/v1/policies", json={"text": text, "shadow": shadow})
+
+    def test_policy(self, text: str, cases: list[dict[str, Any]]) -> dict[str, Any]:
+        """Run test cases against a policy text; nothing is published."""
+        return self._call("POST", "/v1/policies/test", json={"text": text, "cases": cases})
+
+    def replay_policy(
+        self, text: str, *, since: str | None = None, until: str | None = None, limit: int = 100
+    ) -> dict[str, Any]:
+        """Replay a candidate policy against recorded decisions; nothing is written."""
+        body: dict[str, Any] = {"text": text, "limit": limit}
+        body.update({k: v for k, v in {"since": since, "until": until}.items() if v})
+        return self._call("POST", "/v1/policies/replay", json=body)
 
     # -- breakers -----------------------------------------------------------------------
 

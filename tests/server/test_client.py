@@ -3,6 +3,7 @@ the same results and the same exception classes as the SDK."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -192,3 +193,81 @@ def test_ids_and_keys_are_escaped_in_paths() -> None:
         c.approvals(limit=5, cursor="abc")
     assert seen == ["/v1/decisions/..%2Fx", "/v1/breakers/action:pay/refund/trip",
             "/v1/approvals?limit=5&cursor=abc"]  # fmt: skip
+
+
+class Recording(httpx2.BaseTransport):
+    """Passes requests on and remembers (method, path) of each."""
+
+    def __init__(self, inner: httpx2.BaseTransport) -> None:
+        self.inner = inner
+        self.seen: list[tuple[str, str]] = []
+
+    def handle_request(self, request: httpx2.Request) -> httpx2.Response:
+        self.seen.append((request.method, request.url.path))
+        return self.inner.handle_request(request)
+
+
+def test_the_client_has_a_method_for_every_operation(api: Api) -> None:
+    """Each operation of /openapi.json is reachable through a method (and answers as
+    the SDK would: data, or the error class it names)."""
+    t = api.t
+    ran = t.decide("support-bot", "read_customer", actor="agent:support", inputs={"customer": "c"})
+    with start_blocking_portal() as portal:
+        recording = Recording(InProcess(api.client.app, portal))
+
+        def client(role: str) -> Client:
+            return Client("http://tether", api.tokens[role], transport=recording)
+
+        admin, agent = client("admin"), client("agent")
+        pending = agent.decide("support-bot", "refund", inputs=REFUND, context=LIMIT)
+        aid = pending["approval_id"]
+        feed = admin.feed(system="support-bot", limit=1)
+        assert [d["id"] for d in feed["items"]] == [pending["id"]]
+        assert agent.record_outcome(ran.id, output="done")["status"] == "executed"
+        assert client("service").add_feedback({ran.id: 1})["joined"] == [ran.id]
+        assert [a["id"] for a in client("approver").approvals(mine=True)["items"]] == [aid]
+        overridden = admin.override(aid, "the customer withdrew the request", approve=False)
+        assert overridden["state"] == "rejected"
+        second = agent.decide("support-bot", "refund", inputs=REFUND, context=LIMIT)
+        assert client("approver").reject(second["approval_id"], "no invoice")["state"] == (
+            "rejected"
+        )
+        assert [s["name"] for s in admin.systems()["items"]]
+        assert admin.versions("loan-model") == {"items": [], "next": None}
+        with pytest.raises(errors.NotFound):
+            admin.version("loan-model", 1)
+        assert admin.alias_history("loan-model")["items"] == []
+        assert admin.gates("loan-model")["current"] is None
+        assert admin.gate_versions("loan-model")["items"] == []
+        third = agent.decide("support-bot", "refund", inputs=REFUND, context=LIMIT)
+        assert client("approver").approve(third["approval_id"], "checked")["state"] == "pending"
+        with pytest.raises(errors.TetherError):
+            admin.promote("loan-model", 1, "no such version")
+        with pytest.raises(errors.TetherError):
+            admin.rollback("loan-model", "nothing to roll back")
+        assert admin.signals()["items"] == []
+        assert admin.checks("loan-model") == {"items": [], "next": None}
+        assert admin.receipt(ran.ledger_index)["leaf_index"] == ran.ledger_index
+        assert admin.checkpoint()["ledger_size"] >= 1  # the receipt signed one
+        assert admin.verify()["ok"] is True
+        text = admin.policy()["text"]
+        case = {"request": {"system": "loan-model", "action": "predict",
+                            "actor": {"id": "svc:scoring", "kind": "service",
+                                      "roles": ["scoring"]}},
+                "expect": "allow"}  # fmt: skip
+        assert admin.test_policy(text, [case]) is not None
+        assert admin.replay_policy(text)["summary"]
+        assert admin.publish_policy(text, shadow=True) is not None
+        ops = client("operator")
+        ops.trip("system:loan-model", "drill")
+        ops.reset("system:loan-model", "drill over")
+        assert ops.breakers()["items"]
+        admin.approval(aid)
+        admin.decision(ran.id)
+    spec = api.client.get("/openapi.json").json()["paths"]
+    operations = {(m.upper(), p) for p, item in spec.items() for m in item}
+    reached = {
+        (m, p) for m, p in operations for method, path in recording.seen
+        if m == method and re.fullmatch(re.sub(r"\{[^}]+\}", "[^/]+", p), path)
+    }  # fmt: skip
+    assert operations - reached - {("GET", "/healthz"), ("GET", "/readyz")} == set()
