@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import getpass
 import sys
 from contextlib import contextmanager
-from typing import Any
+from datetime import UTC, datetime
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -14,7 +16,36 @@ from tether.core import Tether
 from tether.errors import InvalidInput
 from tether.settings import Settings
 
-__all__ = ["err_console", "open_tether", "out_console", "progress_bar", "settings_from"]
+__all__ = [
+    "ByOpt",
+    "by_or_login",
+    "err_console",
+    "open_tether",
+    "out_console",
+    "progress_bar",
+    "settings_from",
+    "utc_when",
+]
+
+ByOpt = Annotated[
+    str | None,
+    typer.Option("--by", help="Who does this (recorded; default cli:<login name>)."),
+]
+
+
+def by_or_login(by: str | None) -> str:
+    """Who a CLI change is recorded as: ``--by``, else ``cli:<login name>``."""
+    return by or f"cli:{getpass.getuser()}"
+
+
+def utc_when(at: float | None) -> str:
+    """A table cell for a time (empty for None).
+
+    Example:
+        >>> utc_when(0.0), utc_when(None)
+        ('1970-01-01 00:00:00Z', '')
+    """
+    return "" if at is None else datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%d %H:%M:%SZ")
 
 
 def err_console() -> Console:

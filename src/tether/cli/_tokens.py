@@ -2,28 +2,18 @@
 
 from __future__ import annotations
 
-import getpass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Annotated
 
 import typer
 from rich.table import Table
 
-from tether.cli._common import open_tether, out_console
+from tether.cli._common import ByOpt, by_or_login, open_tether, out_console, utc_when
 from tether.errors import InvalidInput
 from tether.policy import parse_duration
 from tether.server._tokens import ROLES, Tokens
 
 app = typer.Typer(help="API tokens of the server: create, list, revoke.", no_args_is_help=True)
-
-ByOpt = Annotated[
-    str | None,
-    typer.Option("--by", help="Who does this (recorded; default cli:<login name>)."),
-]
-
-
-def _by(by: str | None) -> str:
-    return by or f"cli:{getpass.getuser()}"
 
 
 def _lifetime(expires: str | None) -> timedelta | None:
@@ -33,10 +23,6 @@ def _lifetime(expires: str | None) -> timedelta | None:
         return timedelta(seconds=parse_duration(expires))
     except ValueError as exc:
         raise InvalidInput(f"--expires {exc}") from None
-
-
-def _when(at: float | None) -> str:
-    return "" if at is None else datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%d %H:%M:%SZ")
 
 
 @app.command()
@@ -56,7 +42,7 @@ def create(
     """Create a token; its secret is printed this once and never stored."""
     with open_tether(ctx) as t:
         token_id, secret = Tokens(t).create(
-            actor, role, by=_by(by), systems=system or None, expires=_lifetime(expires)
+            actor, role, by=by_or_login(by), systems=system or None, expires=_lifetime(expires)
         )
     typer.echo(f"token {token_id} for {actor} ({role})")
     typer.echo(secret)
@@ -70,8 +56,9 @@ def list_(ctx: typer.Context) -> None:
         rows = Tokens(t).list()
     table = Table("token", "actor", "role", "systems", "created", "expires", "revoked")
     for r in rows:
-        table.add_row(r.id, r.actor, r.role, "all" if r.systems is None else ",".join(r.systems),
-                      _when(r.created_at), _when(r.expires_at), _when(r.revoked_at))  # fmt: skip
+        scope = "all" if r.systems is None else ",".join(r.systems)
+        table.add_row(r.id, r.actor, r.role, scope, utc_when(r.created_at),
+                      utc_when(r.expires_at), utc_when(r.revoked_at))  # fmt: skip
     out_console().print(table)
 
 
@@ -84,5 +71,5 @@ def revoke(
 ) -> None:
     """Revoke a token: from now on it authenticates nothing."""
     with open_tether(ctx) as t:
-        Tokens(t).revoke(token_id, by=_by(by), reason=reason)
+        Tokens(t).revoke(token_id, by=by_or_login(by), reason=reason)
     typer.echo(f"token {token_id}: revoked")

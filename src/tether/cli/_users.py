@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import getpass
 import sys
-from datetime import UTC, datetime
 from typing import Annotated
 
 import typer
 from rich.table import Table
 
-from tether.cli._common import open_tether, out_console
+from tether.cli._common import ByOpt, by_or_login, open_tether, out_console, utc_when
 from tether.errors import InvalidInput
 from tether.server._users import MIN_PASSWORD, USER_ROLES, Users, check_password
 
@@ -18,19 +17,6 @@ app = typer.Typer(
     help="People who log in to the console: create, list, disable, unlock.",
     no_args_is_help=True,
 )
-
-ByOpt = Annotated[
-    str | None,
-    typer.Option("--by", help="Who does this (recorded; default cli:<login name>)."),
-]
-
-
-def _by(by: str | None) -> str:
-    return by or f"cli:{getpass.getuser()}"
-
-
-def _when(at: float | None) -> str:
-    return "" if at is None else datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%d %H:%M:%SZ")
 
 
 def _password(from_stdin: bool) -> str:
@@ -71,7 +57,7 @@ def create(
     """Create a console user; the password is asked twice (hidden) or read from stdin."""
     password = _password(password_stdin)
     with open_tether(ctx) as t:
-        Users(t).create(username, actor, role, password, by=_by(by), systems=system or None)
+        Users(t).create(username, actor, role, password, by=by_or_login(by), systems=system or None)
     scope = "all systems" if not system else ", ".join(sorted(set(system)))
     typer.echo(f"user {username} created: acts as {actor}, role {role}, {scope}")
 
@@ -85,9 +71,9 @@ def list_(ctx: typer.Context) -> None:
     table = Table("username", "actor", "role", "systems", "created", "disabled", "locked until")
     for r in rows:
         locked = r.locked_until if r.locked_until is not None and r.locked_until > now else None
-        table.add_row(r.username, r.actor, r.role,
-                      "all" if r.systems is None else ",".join(r.systems),
-                      _when(r.created_at), _when(r.disabled_at), _when(locked))  # fmt: skip
+        scope = "all" if r.systems is None else ",".join(r.systems)
+        table.add_row(r.username, r.actor, r.role, scope, utc_when(r.created_at),
+                      utc_when(r.disabled_at), utc_when(locked))  # fmt: skip
     out_console().print(table)
 
 
@@ -100,7 +86,7 @@ def disable(
 ) -> None:
     """Disable a user: their sessions end at once and they can no longer log in."""
     with open_tether(ctx) as t:
-        Users(t).disable(username, by=_by(by), reason=reason)
+        Users(t).disable(username, by=by_or_login(by), reason=reason)
     typer.echo(f"user {username}: disabled")
 
 
@@ -113,5 +99,5 @@ def unlock(
 ) -> None:
     """Lift a lockout (after too many failed logins) before it runs out."""
     with open_tether(ctx) as t:
-        Users(t).unlock(username, by=_by(by), reason=reason)
+        Users(t).unlock(username, by=by_or_login(by), reason=reason)
     typer.echo(f"user {username}: unlocked")
