@@ -7,7 +7,7 @@ from collections.abc import Callable
 import pytest
 from sqlalchemy import text
 
-from tether import Conflict, Tether
+from tether import Conflict, InvalidInput, Tether
 from tether.ledger import verify_ledger
 from tether.store.ledger_repo import ENTRY_INDEX, Mutation, Statement
 
@@ -67,4 +67,21 @@ def test_a_duplicate_key_is_a_conflict_and_other_requests_in_the_batch_still_com
     with pytest.raises(Conflict, match="bucket a exists"):
         futures[1].result()
     assert buckets(t) == {"a": 1.0}
+    assert verify_ledger(t.store, t.ledger.verifier).ok
+
+
+def test_text_with_a_nul_is_refused_before_it_reaches_a_group_commit(
+    make_tether: Callable[..., Tether],
+) -> None:
+    """PostgreSQL cannot store NUL in text; the refusal comes in the caller's thread, so
+    neither this change nor the other entries of its batch are lost or half-written."""
+    t = make_tether()
+    t.actors.register("user:ops", kind="human", roles=["operator"], actor="admin")
+    size = t.ledger.size
+    with pytest.raises(InvalidInput, match="contains a NUL character"):
+        t.breakers.trip("system:x", actor="user:ops", reason="a\x00b")
+    assert t.ledger.size == size
+    assert t.breakers.state("system:x").state == "closed"
+    t.breakers.trip("system:x", actor="user:ops", reason="a b")
+    assert t.breakers.state("system:x").state == "open"
     assert verify_ledger(t.store, t.ledger.verifier).ok

@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, func, insert, make_url, select
 
-from tether.errors import StoreError
+from tether.errors import InvalidInput, StoreError
 from tether.store._raw import RawReader, connect_raw, driver_sql
 from tether.store.tables import (
     ledger_checkpoints,
@@ -158,6 +158,16 @@ class Statement:
     sql: str
     params: tuple[Any, ...] = ()
     expect_rows: int | None = None
+
+    def __post_init__(self) -> None:
+        # Refused here, in the caller's thread, not in the writer: PostgreSQL cannot
+        # store a NUL in text, and a failing statement would fail its whole group commit.
+        for p in self.params:
+            if type(p) is str and "\x00" in p:
+                raise InvalidInput(
+                    f"text {p[:40]!r} contains a NUL character (\\x00): remove it "
+                    "(tether stores no NUL in text, on any database)"
+                )
 
 
 @dataclass(frozen=True, slots=True)
